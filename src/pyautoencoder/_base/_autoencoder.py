@@ -1,0 +1,89 @@
+"""``BaseAutoencoder``: the contract every model of the library follows (C-BASE)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from ._model_output import ModelOutput
+
+if TYPE_CHECKING:
+    from ..loss import LossResult
+
+
+class BaseAutoencoder(nn.Module, ABC):
+    """Abstract autoencoder: three methods and a loss.
+
+    Subclasses implement
+
+    * ``_encode(x, *args, **kwargs) -> ModelOutput`` (at least a latent ``z``),
+    * ``_decode(z, *args, **kwargs) -> ModelOutput`` (at least a reconstruction ``x_hat``),
+    * ``forward(x, *args, **kwargs) -> ModelOutput`` (everything the loss needs),
+    * ``compute_loss(x, output, *args, **kwargs) -> LossResult``.
+
+    ``_encode``, ``_decode`` and ``forward`` are the training paths: they run in whatever grad
+    mode is active. :meth:`encode` and :meth:`decode` are the inference helpers: they call the
+    training paths under :func:`torch.no_grad` (not ``inference_mode``, so their outputs can be
+    fed to a model that is trained with gradients, e.g. a frozen feature extractor) and leave
+    every module's train/eval mode as it is.
+
+    :meth:`build` materialises lazy layers (``nn.LazyLinear`` ...) with one forward pass in eval
+    mode. ``load_state_dict`` works on an unbuilt model too: PyTorch's lazy-module load hook
+    materialises lazy parameters from the loaded tensors.
+    """
+
+    @abstractmethod
+    def _encode(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> ModelOutput:
+        """Encode ``x`` (training path, gradients follow the global grad mode)."""
+
+    @abstractmethod
+    def _decode(self, z: torch.Tensor, *args: Any, **kwargs: Any) -> ModelOutput:
+        """Decode ``z`` (training path, gradients follow the global grad mode)."""
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> ModelOutput:
+        """Full training pass: everything :meth:`compute_loss` needs."""
+
+    @abstractmethod
+    def compute_loss(
+        self, x: torch.Tensor, output: ModelOutput, *args: Any, **kwargs: Any
+    ) -> LossResult:
+        """Return the objective to minimise and detached scalar diagnostics."""
+
+    def encode(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> ModelOutput:
+        """Call :meth:`_encode` under ``torch.no_grad()``; module modes are left unchanged."""
+        with torch.no_grad():
+            return self._encode(x, *args, **kwargs)
+
+    def decode(self, z: torch.Tensor, *args: Any, **kwargs: Any) -> ModelOutput:
+        """Call :meth:`_decode` under ``torch.no_grad()``; module modes are left unchanged."""
+        with torch.no_grad():
+            return self._decode(z, *args, **kwargs)
+
+    def _build_pass(self, input_sample: torch.Tensor) -> None:
+        """The single forward pass :meth:`build` runs; models may pass extra arguments."""
+        self(input_sample)
+
+    def build(self, input_sample: torch.Tensor) -> None:
+        """Materialise lazy layers with one forward pass on a representative batch.
+
+        The pass runs under ``torch.no_grad()`` with every submodule in eval mode, so BatchNorm
+        running statistics are not updated and dropout is off. Afterwards each submodule's
+        ``training`` flag is restored individually, also when the pass raises.
+
+        Parameters
+        ----------
+        input_sample : torch.Tensor
+            A batch shaped like the training data, ``[B, ...]``; only its shape matters.
+        """
+        modes = [(module, module.training) for module in self.modules()]
+        try:
+            self.eval()
+            with torch.no_grad():
+                self._build_pass(input_sample)
+        finally:
+            for module, was_training in modes:
+                module.training = was_training

@@ -1,0 +1,159 @@
+"""Observation models ``p(x | x_hat)`` as small objects, and the registry that names them.
+
+A likelihood turns the decoder output ``x_hat`` into an elementwise log-density of the data
+``x``. The two built-in ones are the 2.x likelihoods:
+
+* ``"gaussian"``: unit variance with the constant omitted, ``log p = -0.5 (x - x_hat)^2``;
+* ``"bernoulli"``: ``x_hat`` are logits and ``x`` lies in ``[0, 1]``,
+  ``log p = x log sigmoid(x_hat) + (1 - x) log sigmoid(-x_hat)``, computed as
+  ``-binary_cross_entropy_with_logits`` (the numerically stable logits form).
+
+New likelihoods subclass :class:`Likelihood` and register a name with
+:func:`register_likelihood`; every ``likelihood=`` argument then accepts that name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from enum import Enum
+from typing import TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validation import check_all_finite, check_floating, check_in_closed_interval
+
+
+class LikelihoodType(Enum):
+    """The names of the two likelihoods of the 2.x API (C-LOSS-1)."""
+
+    GAUSSIAN = "gaussian"
+    BERNOULLI = "bernoulli"
+
+
+def check_same_shape(x: torch.Tensor, x_hat: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x`` and ``x_hat`` have the same shape (no broadcasting)."""
+    if x.shape != x_hat.shape:
+        raise ValueError(
+            f"x and x_hat must have the same shape, got x {tuple(x.shape)} and "
+            f"x_hat {tuple(x_hat.shape)} (broadcasting is not applied)"
+        )
+
+
+class Likelihood(nn.Module):
+    """Base class of observation models ``p(x | x_hat)``.
+
+    Subclasses implement :meth:`log_prob`; they may override :meth:`check_shapes` (default:
+    ``x`` and ``x_hat`` have the same shape) and :meth:`check_support` (default: any real
+    value). A likelihood is an ``nn.Module`` so that learned parameters (a learned scale, say)
+    are registered with the model that owns it.
+    """
+
+    #: The registry name of the likelihood (set by :func:`register_likelihood`).
+    name: str = ""
+
+    def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """Elementwise ``log p(x | x_hat)``, shape of ``x``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement log_prob")
+
+    def check_shapes(self, x: torch.Tensor, x_hat: torch.Tensor) -> None:
+        """Raise ``ValueError`` if the shapes of ``x`` and ``x_hat`` do not fit."""
+        check_same_shape(x, x_hat)
+
+    def check_support(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` if a value of ``x`` lies outside the support (value check)."""
+
+    def validate(self, x: torch.Tensor, x_hat: torch.Tensor) -> None:
+        """All checks: dtypes and shapes always, finiteness and support as value checks."""
+        check_floating(x, "x")
+        check_floating(x_hat, "x_hat")
+        self.check_shapes(x, x_hat)
+        check_all_finite(x=x, x_hat=x_hat)
+        self.check_support(x)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}" if self.name else ""
+
+
+_L = TypeVar("_L", bound=type[Likelihood])
+_REGISTRY: dict[str, Callable[[], Likelihood]] = {}
+
+
+def register_likelihood(name: str) -> Callable[[_L], _L]:
+    """Class decorator that makes a :class:`Likelihood` available by ``name``.
+
+    The class must be constructible without arguments; the name is case-insensitive.
+    """
+    key = name.lower()
+
+    def decorator(cls: _L) -> _L:
+        if key in _REGISTRY:
+            raise ValueError(f"a likelihood named {key!r} is already registered")
+        cls.name = key
+        _REGISTRY[key] = cls
+        return cls
+
+    return decorator
+
+
+def available_likelihoods() -> list[str]:
+    """The registered likelihood names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_likelihood(likelihood: object) -> Likelihood:
+    """Resolve a name, a :class:`LikelihoodType` or a :class:`Likelihood` into an object.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (``Unsupported likelihood``, with close matches) or any other
+        value (objects are not duck-typed on a ``.value`` attribute).
+    """
+    if isinstance(likelihood, Likelihood):
+        return likelihood
+    if isinstance(likelihood, LikelihoodType):
+        return _REGISTRY[likelihood.value]()
+    if isinstance(likelihood, str):
+        key = likelihood.lower()
+        if key in _REGISTRY:
+            return _REGISTRY[key]()
+        close = difflib.get_close_matches(key, _REGISTRY, n=3)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"Unsupported likelihood {likelihood!r}: expected one of "
+            f"{available_likelihoods()}{hint}"
+        )
+    raise ValueError(
+        "Unsupported likelihood: expected a LikelihoodType, a registered name (str) or a "
+        f"Likelihood object, got {type(likelihood).__name__}"
+    )
+
+
+@register_likelihood("gaussian")
+class UnitGaussianLikelihood(Likelihood):
+    """Unit-variance Gaussian without its constant: ``log p = -0.5 (x - x_hat)^2``.
+
+    This is the 2.x ``"gaussian"`` likelihood (C-LOSS-3): the true log-density is this minus
+    ``0.5 log(2 pi)`` per element.
+    """
+
+    def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        return -0.5 * (x - x_hat).square()
+
+
+@register_likelihood("bernoulli")
+class BernoulliLikelihood(Likelihood):
+    """Bernoulli with logits ``x_hat``; ``x`` in ``[0, 1]`` (soft targets allowed).
+
+    ``log p = x log sigmoid(x_hat) + (1 - x) log sigmoid(-x_hat)``, computed as
+    ``-binary_cross_entropy_with_logits(x_hat, x)`` elementwise, stable for any logit.
+    """
+
+    def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
+
+    def check_support(self, x: torch.Tensor) -> None:
+        check_in_closed_interval("x (Bernoulli targets)", x, 0.0, 1.0)

@@ -1,0 +1,65 @@
+"""Log-likelihood of ``x`` under ``S`` sampled reconstructions ``x_hat [B, S, ...]``.
+
+Shared by every model that decodes several latent samples per input (VAE, IWAE, ...).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import check_nonempty_batch, check_tensor
+from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+
+
+def check_sampled_reconstruction(x: torch.Tensor, x_hat: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``x_hat`` is ``[B, S, *x.shape[1:]]`` with ``S >= 1`` (C-VAE-7).
+
+    Dim 1 of ``x_hat`` is always the sample dimension; it is never guessed. When ``x_hat`` has
+    as many dimensions as ``x`` the message suggests ``x_hat.unsqueeze(1)``.
+    """
+    rest = ", ".join(str(d) for d in x.shape[1:])
+    expected = f"[{x.shape[0]}, S, {rest}]" if rest else f"[{x.shape[0]}, S]"
+    ok = (
+        x_hat.dim() == x.dim() + 1
+        and x_hat.shape[0] == x.shape[0]
+        and x_hat.shape[1] >= 1
+        and x_hat.shape[2:] == x.shape[1:]
+    )
+    if ok:
+        return
+    hint = ""
+    if x_hat.dim() == x.dim():
+        hint = (
+            "; x_hat has as many dims as x, so the sample dimension seems to be missing: "
+            "decode z of shape [B, S, D_z] or use x_hat.unsqueeze(1)"
+        )
+    raise ValueError(
+        f"x_hat must have shape [B, S, *x.shape[1:]] = {expected} with S >= 1, "
+        f"got x_hat {tuple(x_hat.shape)} for x {tuple(x.shape)}{hint}"
+    )
+
+
+def sampled_log_likelihood(
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+) -> torch.Tensor:
+    """``sum_features log p(x | x_hat_s)`` for every sample: shape ``[B, S]``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Data ``[B, ...]``; broadcast over the sample dimension as a view (no copy).
+    x_hat : torch.Tensor
+        Decoder outputs ``[B, S, ...]``.
+    likelihood : LikelihoodType, str or Likelihood
+        The observation model, see :func:`pyautoencoder.loss.log_likelihood`.
+    """
+    check_tensor(x, "x")
+    check_tensor(x_hat, "x_hat")
+    check_nonempty_batch(x)
+    check_sampled_reconstruction(x, x_hat)
+    model = get_likelihood(likelihood)
+    x_rep = x.unsqueeze(1).expand_as(x_hat)  # [B, S, ...], a view
+    model.validate(x_rep, x_hat)
+    return model.log_prob(x_rep, x_hat).flatten(start_dim=2).sum(dim=-1)  # [B, S]

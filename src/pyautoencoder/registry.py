@@ -1,0 +1,88 @@
+"""A registry of model classes by name, for the CLI, configs and the generic test matrix.
+
+Each model module registers its class once::
+
+    @register_model("vae", latent="features")
+    class VAE(BaseAutoencoder): ...
+
+``latent`` tells a factory (see :func:`pyautoencoder.nets.create_model`) what the model's
+encoder must output:
+
+* ``"features"``: flat features ``[B, F]``; the model maps them to its latent itself
+  (VAE family, whose sampling layer is lazy);
+* ``"code"``: the latent code itself, ``[B, latent_dim]`` (deterministic and quantized models).
+
+``latent_arg`` names the constructor argument that receives the latent size (``"latent_dim"``
+by default, ``None`` if the constructor takes none, e.g. ``AE(encoder, decoder)``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from torch import nn
+
+LatentKind = Literal["features", "code"]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows of one model: its class and how its encoder must end."""
+
+    name: str
+    cls: type[nn.Module]
+    latent: LatentKind
+    latent_arg: str | None
+
+
+_T = TypeVar("_T", bound=type[nn.Module])
+_MODELS: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    name: str, *, latent: LatentKind = "features", latent_arg: str | None = "latent_dim"
+) -> Callable[[_T], _T]:
+    """Class decorator that makes a model available by ``name`` (lower-case)."""
+    key = name.lower()
+    if latent not in ("features", "code"):
+        raise ValueError(f"latent must be 'features' or 'code', got {latent!r}")
+
+    def decorator(cls: _T) -> _T:
+        if key in _MODELS and _MODELS[key].cls is not cls:
+            raise ValueError(f"a model named {key!r} is already registered")
+        _MODELS[key] = ModelEntry(name=key, cls=cls, latent=latent, latent_arg=latent_arg)
+        return cls
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """The registered model names, sorted."""
+    _import_all_families()
+    return sorted(_MODELS)
+
+
+def get_model_entry(name: str) -> ModelEntry:
+    """Look a model up by name; an unknown name lists close matches and all valid names."""
+    _import_all_families()
+    key = name.lower()
+    if key in _MODELS:
+        return _MODELS[key]
+    close = difflib.get_close_matches(key, _MODELS, n=3)
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise ValueError(f"Unknown model {name!r}.{hint} Available models: {', '.join(sorted(_MODELS))}")
+
+
+def _import_all_families() -> None:
+    """Import every model family so that their registrations have run."""
+    import importlib
+
+    for family in ("vanilla", "variational", "quantized"):
+        try:
+            importlib.import_module(f"pyautoencoder.{family}")
+        except ModuleNotFoundError as error:  # a family not written yet
+            if error.name != f"pyautoencoder.{family}":
+                raise

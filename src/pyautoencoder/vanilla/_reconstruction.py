@@ -1,0 +1,31 @@
+"""Reconstruction log-likelihood summed per example: shared by the deterministic models."""
+
+from __future__ import annotations
+
+import torch
+
+from .._validation import check_nonempty_batch, check_tensor
+from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+
+
+def reconstruction_log_likelihood(
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+) -> torch.Tensor:
+    """``sum_features log p(x | x_hat)`` per example, shape ``[B]``.
+
+    Validates like :func:`pyautoencoder.loss.log_likelihood` (shape first, then the name, then
+    values) and rejects an empty batch.
+    """
+    check_tensor(x, "x")
+    check_tensor(x_hat, "x_hat")
+    check_nonempty_batch(x)
+    if not isinstance(likelihood, Likelihood) and x.shape != x_hat.shape:
+        raise ValueError(
+            f"x and output.x_hat must have the same shape, got x {tuple(x.shape)} and "
+            f"x_hat {tuple(x_hat.shape)}"
+        )
+    model = get_likelihood(likelihood)
+    model.validate(x, x_hat)
+    return model.log_prob(x, x_hat).reshape(x.shape[0], -1).sum(dim=1)

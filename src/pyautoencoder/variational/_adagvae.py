@@ -1,0 +1,153 @@
+"""Adaptive group VAE for weakly supervised pairs (Locatello et al., 2020) (C-ADA)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .._validation import check_num_samples, check_tensor
+from ..distributions._likelihood import Likelihood, LikelihoodType
+from ..loss._kl import kl_divergence_diag_gaussian
+from ..loss._result import LossResult
+from ._outputs import AdaGVAEOutput, VAEEncodeOutput, VAEOutput
+from ._vae import VAE
+
+_LOG_2 = math.log(2.0)
+
+
+def _unpack_pair(x: object) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(x, Sequence) or isinstance(x, str) or len(x) != 2:
+        raise TypeError(f"x must be a pair (x1, x2) of tensors, got {type(x).__name__}")
+    x1 = check_tensor(x[0], "x1")
+    x2 = check_tensor(x[1], "x2")
+    if x1.dim() == 0 or x2.dim() == 0 or x1.shape[0] != x2.shape[0]:
+        raise ValueError(
+            "x1 and x2 must have the same batch size, got shapes "
+            f"{tuple(x1.shape)} and {tuple(x2.shape)}"
+        )
+    return x1, x2
+
+
+def adaptive_group_posteriors(
+    mu1: torch.Tensor, log_var1: torch.Tensor, mu2: torch.Tensor, log_var2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Share the latent dimensions a pair most likely has in common (GVAE averaging).
+
+    Per row, ``delta_d = KL(q1_d || q2_d)`` and ``tau = (max_d delta + min_d delta) / 2``.
+    Dimensions with ``delta_d < tau`` are shared: both posteriors become the average
+    distribution, mean ``(mu1 + mu2) / 2`` and variance ``(sigma1^2 + sigma2^2) / 2``, whose log
+    is computed as ``logaddexp(log_var1, log_var2) - log 2`` (no overflow). Locatello et al.
+    (2020), Sec. 4, eqs. 5-6.
+
+    Shapes: all inputs and outputs ``[B, D_z]``. Returns ``(mu1', log_var1', mu2', log_var2')``.
+    """
+    kl_per_dim = kl_divergence_diag_gaussian(mu1, log_var1, mu2, log_var2, reduce_sum=False)
+    tau = 0.5 * (kl_per_dim.amax(dim=1, keepdim=True) + kl_per_dim.amin(dim=1, keepdim=True))
+    shared = kl_per_dim < tau  # [B, D_z]
+    mu_avg = 0.5 * (mu1 + mu2)
+    log_var_avg = torch.logaddexp(log_var1, log_var2) - _LOG_2
+    return (
+        torch.where(shared, mu_avg, mu1),
+        torch.where(shared, log_var_avg, log_var1),
+        torch.where(shared, mu_avg, mu2),
+        torch.where(shared, log_var_avg, log_var2),
+    )
+
+
+class AdaGVAE(nn.Module):
+    """Adaptive group VAE: a :class:`VAE` trained on pairs that share some factors.
+
+    In training mode, :meth:`forward` encodes both inputs of a pair, estimates which latent
+    dimensions they share (:func:`adaptive_group_posteriors`) and replaces those dimensions of
+    both posteriors by their average before sampling and decoding. In eval mode each input
+    goes through the plain VAE. The objective is the sum of the two VAE objectives on the
+    adapted outputs.
+
+    Reference: F. Locatello, B. Poole, G. Raetsch, B. Schoelkopf, O. Bachem, M. Tschannen.
+    *Weakly-Supervised Disentanglement Without Compromises.* ICML 2020.
+
+    Parameters
+    ----------
+    vae : VAE
+        The model whose encoder, sampling layer and decoder are shared by both inputs.
+
+    Diagnostics
+    -----------
+    ``elbo`` (sum of both mean bounds), ``log_likelihood_x1``, ``log_likelihood_x2``,
+    ``kl_divergence_x1``, ``kl_divergence_x2``.
+    """
+
+    def __init__(self, vae: VAE) -> None:
+        super().__init__()
+        if not isinstance(vae, VAE):
+            raise TypeError(f"vae must be a pyautoencoder VAE, got {type(vae).__name__}")
+        self.vae = vae
+
+    def build(self, x: torch.Tensor) -> None:
+        """Materialise the VAE's lazy layers from a batch of single inputs (not a pair)."""
+        self.vae.build(x)
+
+    def _posterior_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Looked up at call time: users may swap vae.encoder or patch get_params.
+        return self.vae.sampling_layer.get_params(self.vae.encoder(x))
+
+    def _encode_pair(
+        self, x1: torch.Tensor, x2: torch.Tensor, S: int = 1
+    ) -> tuple[VAEEncodeOutput, VAEEncodeOutput]:
+        """Adapted posteriors of both inputs and ``S`` samples from each (``[B, S, D_z]``)."""
+        num_samples = check_num_samples(S, "S")
+        x1, x2 = _unpack_pair((x1, x2))
+        mu1, log_var1 = self._posterior_params(x1)
+        mu2, log_var2 = self._posterior_params(x2)
+        mu1, log_var1, mu2, log_var2 = adaptive_group_posteriors(mu1, log_var1, mu2, log_var2)
+        reparametrize = self.vae.sampling_layer.reparametrize
+        z1 = reparametrize(mu1, log_var1, num_samples)
+        z2 = reparametrize(mu2, log_var2, num_samples)
+        return (
+            VAEEncodeOutput(z=z1, mu=mu1, log_var=log_var1),
+            VAEEncodeOutput(z=z2, mu=mu2, log_var=log_var2),
+        )
+
+    def forward(
+        self, x: tuple[torch.Tensor, torch.Tensor] | Sequence[torch.Tensor], S: int = 1
+    ) -> AdaGVAEOutput:
+        """Training mode: grouped posteriors; eval mode: ``vae(x1, S)`` then ``vae(x2, S)``."""
+        num_samples = check_num_samples(S, "S")
+        x1, x2 = _unpack_pair(x)
+        if not self.training:
+            return AdaGVAEOutput(self.vae(x1, S=num_samples), self.vae(x2, S=num_samples))
+        enc1, enc2 = self._encode_pair(x1, x2, S=num_samples)
+        outputs = [
+            VAEOutput(
+                x_hat=self.vae._decode(enc.z).x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var
+            )
+            for enc in (enc1, enc2)
+        ]
+        return AdaGVAEOutput(output1=outputs[0], output2=outputs[1])
+
+    def compute_loss(
+        self,
+        x: tuple[torch.Tensor, torch.Tensor] | Sequence[torch.Tensor],
+        output: AdaGVAEOutput,
+        beta: float | torch.Tensor = 1,
+        likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+    ) -> LossResult:
+        """Sum of the two VAE objectives (C-VAE-6) on the adapted outputs."""
+        x1, x2 = _unpack_pair(x)
+        result1 = self.vae.compute_loss(x1, output.output1, beta=beta, likelihood=likelihood)
+        result2 = self.vae.compute_loss(x2, output.output2, beta=beta, likelihood=likelihood)
+        d1, d2 = result1.diagnostics, result2.diagnostics
+        return LossResult(
+            objective=result1.objective + result2.objective,
+            diagnostics={
+                "elbo": d1["elbo"] + d2["elbo"],
+                "log_likelihood_x1": d1["log_likelihood"],
+                "log_likelihood_x2": d2["log_likelihood"],
+                "kl_divergence_x1": d1["kl_divergence"],
+                "kl_divergence_x2": d2["kl_divergence"],
+                "elbo_unweighted": d1["elbo_unweighted"] + d2["elbo_unweighted"],
+            },
+        )
