@@ -55,7 +55,8 @@ def main(epochs: int = 30, batch_size: int = 64, latent_dim: int = 8) -> float:
             optimizer.step()
         print(
             f"epoch {epoch:3d}  train ELBO {mean_elbo(model, train):8.2f}  "
-            f"held-out ELBO {mean_elbo(model, held_out):8.2f}  ({time.perf_counter() - start:.1f} s)"
+            f"held-out ELBO {mean_elbo(model, held_out):8.2f}  "
+            f"({time.perf_counter() - start:.1f} s)"
         )
     return mean_elbo(model, held_out)
 

@@ -73,7 +73,8 @@ def get_model_entry(name: str) -> ModelEntry:
         return _MODELS[key]
     close = difflib.get_close_matches(key, _MODELS, n=3)
     hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise ValueError(f"Unknown model {name!r}.{hint} Available models: {', '.join(sorted(_MODELS))}")
+    available = ", ".join(sorted(_MODELS))
+    raise ValueError(f"Unknown model {name!r}.{hint} Available models: {available}")
 
 
 def _import_all_families() -> None:

@@ -121,9 +121,7 @@ class AdaGVAE(nn.Module):
             return AdaGVAEOutput(self.vae(x1, S=num_samples), self.vae(x2, S=num_samples))
         enc1, enc2 = self._encode_pair(x1, x2, S=num_samples)
         outputs = [
-            VAEOutput(
-                x_hat=self.vae._decode(enc.z).x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var
-            )
+            VAEOutput(x_hat=self.vae._decode(enc.z).x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var)
             for enc in (enc1, enc2)
         ]
         return AdaGVAEOutput(output1=outputs[0], output2=outputs[1])

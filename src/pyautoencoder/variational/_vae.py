@@ -82,7 +82,7 @@ class VAE(BaseAutoencoder):
     @property
     def prior(self) -> D.Distribution:
         """The prior ``p(z) = N(0, I)`` as a distribution with event shape ``[D_z]``."""
-        loc = self._prior_loc
+        loc: torch.Tensor = self._prior_loc  # type: ignore[assignment]
         return D.Independent(D.Normal(loc, torch.ones_like(loc)), 1)
 
     def posterior(self, x: torch.Tensor) -> D.Distribution:
