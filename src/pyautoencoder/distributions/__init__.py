@@ -1,5 +1,24 @@
-"""Likelihoods, posteriors and priors in the style of ``torch.distributions``."""
+"""Likelihoods, posteriors and priors in the style of ``torch.distributions``.
 
+* Likelihoods ``p(x | x_hat)``: :class:`Likelihood` objects registered by name
+  (``"gaussian"``, ``"bernoulli"``, ``"normal"``, ``"laplace"``, ``"continuous_bernoulli"``,
+  ``"categorical"``); add your own with :func:`register_likelihood`.
+* Priors ``p(z)``: :class:`Prior` modules returning ``torch.distributions`` objects
+  (``"standard_normal"``, ``"diagonal_gaussian"``, ``"mixture_of_gaussians"``, ``"vamp"``);
+  add your own with :func:`register_prior`.
+* ``KL(q(z | x) || p(z))``: closed forms registered with :func:`register_kl`, Monte Carlo
+  otherwise (:func:`posterior_kl`).
+"""
+
+from ._kl import (
+    analytic_kl_per_dim,
+    diagonal_gaussian_log_density,
+    has_closed_form_kl,
+    monte_carlo_kl,
+    posterior_kl,
+    posterior_log_prob,
+    register_kl,
+)
 from ._likelihood import (
     BernoulliLikelihood,
     Likelihood,
@@ -9,13 +28,50 @@ from ._likelihood import (
     get_likelihood,
     register_likelihood,
 )
+from ._likelihoods import (
+    CategoricalLikelihood,
+    ContinuousBernoulliLikelihood,
+    GaussianLikelihood,
+    LaplaceLikelihood,
+    continuous_bernoulli_log_normalizer,
+)
+from ._priors import (
+    DiagonalGaussianPrior,
+    MixtureOfGaussiansPrior,
+    Prior,
+    StandardNormalPrior,
+    VampPrior,
+    available_priors,
+    get_prior,
+    register_prior,
+)
 
 __all__ = [
     "BernoulliLikelihood",
+    "CategoricalLikelihood",
+    "ContinuousBernoulliLikelihood",
+    "DiagonalGaussianPrior",
+    "GaussianLikelihood",
+    "LaplaceLikelihood",
     "Likelihood",
     "LikelihoodType",
+    "MixtureOfGaussiansPrior",
+    "Prior",
+    "StandardNormalPrior",
     "UnitGaussianLikelihood",
+    "VampPrior",
+    "analytic_kl_per_dim",
     "available_likelihoods",
+    "available_priors",
+    "continuous_bernoulli_log_normalizer",
+    "diagonal_gaussian_log_density",
     "get_likelihood",
+    "get_prior",
+    "has_closed_form_kl",
+    "monte_carlo_kl",
+    "posterior_kl",
+    "posterior_log_prob",
+    "register_kl",
     "register_likelihood",
+    "register_prior",
 ]

@@ -15,7 +15,7 @@ New likelihoods subclass :class:`Likelihood` and register a name with
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import TypeVar
 
@@ -57,6 +57,14 @@ class Likelihood(nn.Module):
     def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """Elementwise ``log p(x | x_hat)``, shape of ``x``."""
         raise NotImplementedError(f"{type(self).__name__} must implement log_prob")
+
+    def x_hat_shape(self, x_shape: Sequence[int]) -> tuple[int, ...]:
+        """The decoder-output shape this likelihood expects for data of shape ``x_shape``.
+
+        Default: the same shape. Likelihoods whose ``x_hat`` differs (a class dimension, a
+        predicted scale) override this and :meth:`check_shapes`.
+        """
+        return tuple(x_shape)
 
     def check_shapes(self, x: torch.Tensor, x_hat: torch.Tensor) -> None:
         """Raise ``ValueError`` if the shapes of ``x`` and ``x_hat`` do not fit."""
@@ -101,6 +109,22 @@ def register_likelihood(name: str) -> Callable[[_L], _L]:
 def available_likelihoods() -> list[str]:
     """The registered likelihood names, sorted."""
     return sorted(_REGISTRY)
+
+
+def same_shape_likelihood(likelihood: object) -> bool:
+    """Whether ``likelihood`` wants ``x_hat`` shaped like ``x`` (``True`` for unknown specs).
+
+    Lets callers run the same-shape check before resolving the likelihood (C-LOSS-4: the
+    shape check comes first) without applying it to likelihoods whose ``x_hat`` differs.
+    """
+    cls: object = type(likelihood)
+    if isinstance(likelihood, LikelihoodType):
+        cls = _REGISTRY.get(likelihood.value)
+    elif isinstance(likelihood, str):
+        cls = _REGISTRY.get(likelihood.lower())
+    if not isinstance(cls, type) or not issubclass(cls, Likelihood):
+        return True
+    return cls.x_hat_shape is Likelihood.x_hat_shape
 
 
 def get_likelihood(likelihood: object) -> Likelihood:

@@ -10,6 +10,7 @@ from ..distributions._likelihood import (
     LikelihoodType,
     check_same_shape,
     get_likelihood,
+    same_shape_likelihood,
 )
 
 
@@ -23,9 +24,10 @@ def log_likelihood(
     Parameters
     ----------
     x : torch.Tensor
-        Data, any shape ``[...]``, floating point.
+        Data, any shape ``[...]``, floating point (integer levels for ``"categorical"``).
     x_hat : torch.Tensor
-        Decoder output of the same shape as ``x`` (never broadcast).
+        Decoder output of the same shape as ``x`` (never broadcast); likelihoods with a class
+        dimension or a predicted scale expect their own ``x_hat_shape(x.shape)``.
     likelihood : LikelihoodType, str or Likelihood
         ``"gaussian"`` (default): ``-0.5 (x - x_hat)^2`` (unit variance, constant omitted).
         ``"bernoulli"``: ``x_hat`` are logits, ``x`` in ``[0, 1]``;
@@ -48,8 +50,9 @@ def log_likelihood(
     """
     check_tensor(x, "x")
     check_tensor(x_hat, "x_hat")
-    if not isinstance(likelihood, Likelihood):
+    if not isinstance(likelihood, Likelihood) and same_shape_likelihood(likelihood):
         check_same_shape(x, x_hat)
     model = get_likelihood(likelihood)
     model.validate(x, x_hat)
-    return model.log_prob(x, x_hat).to(x.dtype)
+    # Integer data (categorical levels) give a log-density in x_hat's dtype.
+    return model.log_prob(x, x_hat).to(x.dtype if x.is_floating_point() else x_hat.dtype)

@@ -5,7 +5,27 @@ The sampling layer ``FullyFactorizedGaussian`` is importable only from
 """
 
 from ._adagvae import AdaGVAE
+from ._beta_tcvae import BetaTCVAE
+from ._cvae import CVAE, ConcatConditioning, Conditioning
+from ._dip_vae import DIPVAE
+from ._info_vae import WAE, InfoVAE
+from ._iwae import IWAE
 from ._outputs import AdaGVAEOutput, VAEDecodeOutput, VAEEncodeOutput, VAEOutput
 from ._vae import VAE
 
-__all__ = ["AdaGVAE", "AdaGVAEOutput", "VAE", "VAEDecodeOutput", "VAEEncodeOutput", "VAEOutput"]
+__all__ = [
+    "CVAE",
+    "DIPVAE",
+    "IWAE",
+    "VAE",
+    "WAE",
+    "AdaGVAE",
+    "AdaGVAEOutput",
+    "BetaTCVAE",
+    "ConcatConditioning",
+    "Conditioning",
+    "InfoVAE",
+    "VAEDecodeOutput",
+    "VAEEncodeOutput",
+    "VAEOutput",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -31,24 +32,66 @@ def _unpack_pair(x: object) -> tuple[torch.Tensor, torch.Tensor]:
     return x1, x2
 
 
+Aggregation = Literal["gvae", "mlvae"]
+
+
+def _aggregate(
+    mu1: torch.Tensor,
+    log_var1: torch.Tensor,
+    mu2: torch.Tensor,
+    log_var2: torch.Tensor,
+    aggregation: Aggregation,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shared distribution of a pair's dimension: ``(mu, log_var)``, each ``[B, D_z]``."""
+    if aggregation == "gvae":  # arithmetic mean of the two Gaussians' moments
+        return 0.5 * (mu1 + mu2), torch.logaddexp(log_var1, log_var2) - _LOG_2
+    # ML-VAE: normalised product of experts, precision (1/var1 + 1/var2) / 2, precision-weighted
+    # mean; weight1 = prec1 / (prec1 + prec2) = sigmoid(log_var2 - log_var1).
+    weight1 = torch.sigmoid(log_var2 - log_var1)
+    mu = weight1 * mu1 + (1.0 - weight1) * mu2
+    return mu, _LOG_2 - torch.logaddexp(-log_var1, -log_var2)
+
+
+def _shared_dims(kl_per_dim: torch.Tensor, k: int | None) -> torch.Tensor:
+    """Boolean ``[B, D_z]`` mask of the dimensions both inputs share."""
+    if k is None:  # adaptive threshold
+        tau = 0.5 * (kl_per_dim.amax(dim=1, keepdim=True) + kl_per_dim.amin(dim=1, keepdim=True))
+        return kl_per_dim < tau
+    # Known number k of differing factors: the k dims of largest KL stay, the rest are shared.
+    differing = torch.zeros_like(kl_per_dim, dtype=torch.bool)
+    if k > 0:
+        differing = differing.scatter(1, kl_per_dim.topk(k, dim=1).indices, True)
+    return ~differing
+
+
 def adaptive_group_posteriors(
-    mu1: torch.Tensor, log_var1: torch.Tensor, mu2: torch.Tensor, log_var2: torch.Tensor
+    mu1: torch.Tensor,
+    log_var1: torch.Tensor,
+    mu2: torch.Tensor,
+    log_var2: torch.Tensor,
+    aggregation: Aggregation = "gvae",
+    k: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""Share the latent dimensions a pair most likely has in common (GVAE averaging).
+    r"""Share the latent dimensions a pair most likely has in common.
 
     Per row, ``delta_d = KL(q1_d || q2_d)`` and ``tau = (max_d delta + min_d delta) / 2``.
-    Dimensions with ``delta_d < tau`` are shared: both posteriors become the average
-    distribution, mean ``(mu1 + mu2) / 2`` and variance ``(sigma1^2 + sigma2^2) / 2``, whose log
-    is computed as ``logaddexp(log_var1, log_var2) - log 2`` (no overflow). Locatello et al.
-    (2020), Sec. 4, eqs. 5-6.
+    Dimensions with ``delta_d < tau`` are shared (with a known number ``k`` of differing
+    factors: all but the ``k`` dims of largest ``delta``, Locatello et al. 2020, Sec. 4).
+    Shared dims of both posteriors become one aggregate distribution:
 
-    Shapes: all inputs and outputs ``[B, D_z]``. Returns ``(mu1', log_var1', mu2', log_var2')``.
+    * ``"gvae"`` (default, Hosoya 2019): mean ``(mu1 + mu2) / 2``, variance
+      ``(sigma1^2 + sigma2^2) / 2``, whose log is ``logaddexp(log_var1, log_var2) - log 2``;
+    * ``"mlvae"`` (Bouchacourt et al. 2018, as used by Locatello et al. 2020): a normalised
+      product of experts, precision ``(1/sigma1^2 + 1/sigma2^2) / 2`` (log-variance
+      ``log 2 - logaddexp(-log_var1, -log_var2)``) and the precision-weighted mean.
+
+    Locatello et al. (2020), *Weakly-Supervised Disentanglement Without Compromises*, Sec. 4,
+    eqs. 5-6. Shapes: all inputs and outputs ``[B, D_z]``. Returns
+    ``(mu1', log_var1', mu2', log_var2')``.
     """
     kl_per_dim = kl_divergence_diag_gaussian(mu1, log_var1, mu2, log_var2, reduce_sum=False)
-    tau = 0.5 * (kl_per_dim.amax(dim=1, keepdim=True) + kl_per_dim.amin(dim=1, keepdim=True))
-    shared = kl_per_dim < tau  # [B, D_z]
-    mu_avg = 0.5 * (mu1 + mu2)
-    log_var_avg = torch.logaddexp(log_var1, log_var2) - _LOG_2
+    shared = _shared_dims(kl_per_dim, k)  # [B, D_z]
+    mu_avg, log_var_avg = _aggregate(mu1, log_var1, mu2, log_var2, aggregation)
     return (
         torch.where(shared, mu_avg, mu1),
         torch.where(shared, log_var_avg, log_var1),
@@ -73,6 +116,11 @@ class AdaGVAE(nn.Module):
     ----------
     vae : VAE
         The model whose encoder, sampling layer and decoder are shared by both inputs.
+    aggregation : {"gvae", "mlvae"}
+        How shared dimensions are combined (see :func:`adaptive_group_posteriors`).
+    k : int, optional
+        The known number of factors in which the two inputs differ (``0 <= k <= D_z``);
+        ``None`` (default) estimates the shared dims per pair with the adaptive threshold.
 
     Diagnostics
     -----------
@@ -80,11 +128,21 @@ class AdaGVAE(nn.Module):
     ``kl_divergence_x1``, ``kl_divergence_x2``.
     """
 
-    def __init__(self, vae: VAE) -> None:
+    def __init__(self, vae: VAE, aggregation: Aggregation = "gvae", k: int | None = None) -> None:
         super().__init__()
         if not isinstance(vae, VAE):
             raise TypeError(f"vae must be a pyautoencoder VAE, got {type(vae).__name__}")
+        if aggregation not in ("gvae", "mlvae"):
+            raise ValueError(f"aggregation must be 'gvae' or 'mlvae', got {aggregation!r}")
+        if k is not None and (
+            isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= vae.latent_dim
+        ):
+            raise ValueError(
+                f"k must be None or an int in [0, latent_dim] = [0, {vae.latent_dim}], got {k!r}"
+            )
         self.vae = vae
+        self.aggregation: Aggregation = aggregation
+        self.k = k
 
     def build(self, x: torch.Tensor) -> None:
         """Materialise the VAE's lazy layers from a batch of single inputs (not a pair)."""
@@ -102,7 +160,9 @@ class AdaGVAE(nn.Module):
         x1, x2 = _unpack_pair((x1, x2))
         mu1, log_var1 = self._posterior_params(x1)
         mu2, log_var2 = self._posterior_params(x2)
-        mu1, log_var1, mu2, log_var2 = adaptive_group_posteriors(mu1, log_var1, mu2, log_var2)
+        mu1, log_var1, mu2, log_var2 = adaptive_group_posteriors(
+            mu1, log_var1, mu2, log_var2, self.aggregation, self.k
+        )
         reparametrize = self.vae.sampling_layer.reparametrize
         z1 = reparametrize(mu1, log_var1, num_samples)
         z2 = reparametrize(mu2, log_var2, num_samples)
@@ -131,9 +191,12 @@ class AdaGVAE(nn.Module):
         x: tuple[torch.Tensor, torch.Tensor] | Sequence[torch.Tensor],
         output: AdaGVAEOutput,
         beta: float | torch.Tensor = 1,
-        likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
     ) -> LossResult:
-        """Sum of the two VAE objectives (C-VAE-6) on the adapted outputs."""
+        """Sum of the two VAE objectives (C-VAE-6) on the adapted outputs.
+
+        ``likelihood=None`` uses the VAE's own likelihood (``"gaussian"`` by default).
+        """
         x1, x2 = _unpack_pair(x)
         result1 = self.vae.compute_loss(x1, output.output1, beta=beta, likelihood=likelihood)
         result2 = self.vae.compute_loss(x2, output.output2, beta=beta, likelihood=likelihood)
