@@ -145,5 +145,5 @@ def test_bad_constructor_arguments() -> None:
         CVAE(nn.Linear(6, 8), nn.Linear(2, 6), 2, condition_dim=3, prior="vamp")
     with pytest.raises(ValueError, match="condition_dim must be a positive int"):
         CVAE(nn.Linear(6, 8), nn.Linear(2, 6), 2, condition_dim=0)
-    with pytest.raises(TypeError, match="conditioning must be a torch.nn.Module"):
+    with pytest.raises(TypeError, match=r"conditioning must be a torch\.nn\.Module"):
         CVAE(nn.Linear(6, 8), nn.Linear(2, 6), 2, conditioning=object())  # type: ignore[arg-type]

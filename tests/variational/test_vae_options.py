@@ -1,4 +1,4 @@
-"""VAE extensions: prior option, likelihood objects, free bits, kl_estimator (defaults unchanged)."""
+"""VAE options: prior, likelihood objects, free bits, kl_estimator (defaults unchanged)."""
 
 from __future__ import annotations
 
