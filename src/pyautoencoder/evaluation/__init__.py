@@ -4,22 +4,82 @@ Likelihood-based estimators (torch only) take a model with a posterior (the VAE 
 :func:`log_likelihood_estimate`, :func:`elbo`, :func:`reconstruction_error`,
 :func:`active_units`, :func:`kl_per_dimension`.
 
-Disentanglement metrics need scikit-learn and numpy (``pip install "pyautoencoder[eval]"``),
-imported when a metric runs.
+Disentanglement metrics take a representation (a function ``x -> codes`` or a model with a
+posterior) and a ground-truth data source (:class:`GroundTruthData`), or precomputed codes
+and factors (the ``*_from_*`` functions). They need numpy and scikit-learn
+(``pip install "pyautoencoder[eval]"``), imported when a metric runs.
 """
 
+from ._beta_vae_score import (
+    BetaVAEScoreResult,
+    beta_vae_examples,
+    beta_vae_score,
+    beta_vae_score_from_features,
+)
+from ._dci import DCIResult, dci, dci_from_codes, dci_from_importance
+from ._factor_vae_score import (
+    FactorVAEScoreResult,
+    factor_vae_score,
+    factor_vae_score_from_votes,
+    factor_vae_votes,
+)
+from ._ground_truth import (
+    GroundTruthData,
+    RepresentationFunction,
+    posterior_mean_representation,
+    sample_codes_and_factors,
+)
+from ._information import discretize, mutual_information_matrix
 from ._latent_stats import active_units, kl_per_dimension, reconstruction_error
 from ._log_likelihood import elbo, log_likelihood_estimate
+from ._mig import MIGResult, mig, mig_from_codes
+from ._modularity import (
+    ModularityExplicitnessResult,
+    explicitness_from_codes,
+    modularity_explicitness,
+    modularity_from_codes,
+    modularity_from_mutual_information,
+)
 from ._results import ActiveUnits, ELBOEstimate, LogLikelihoodEstimate, PerExampleEstimate
+from ._sap import SAPResult, sap_from_codes, sap_score
 
 __all__ = [
     "ActiveUnits",
+    "BetaVAEScoreResult",
+    "DCIResult",
     "ELBOEstimate",
+    "FactorVAEScoreResult",
+    "GroundTruthData",
     "LogLikelihoodEstimate",
+    "MIGResult",
+    "ModularityExplicitnessResult",
     "PerExampleEstimate",
+    "RepresentationFunction",
+    "SAPResult",
     "active_units",
+    "beta_vae_examples",
+    "beta_vae_score",
+    "beta_vae_score_from_features",
+    "dci",
+    "dci_from_codes",
+    "dci_from_importance",
+    "discretize",
     "elbo",
+    "explicitness_from_codes",
+    "factor_vae_score",
+    "factor_vae_score_from_votes",
+    "factor_vae_votes",
     "kl_per_dimension",
     "log_likelihood_estimate",
+    "mig",
+    "mig_from_codes",
+    "modularity_explicitness",
+    "modularity_from_codes",
+    "modularity_from_mutual_information",
+    "mutual_information_matrix",
+    "posterior_mean_representation",
     "reconstruction_error",
+    "sample_codes_and_factors",
+    "sap_from_codes",
+    "sap_score",
 ]
