@@ -127,7 +127,14 @@ def encode_factors(
     with torch.no_grad():
         for chunk in factors.split(batch_size):
             images = torch.as_tensor(data.images_from_factors(chunk))
-            batch_codes = check_codes(representation(images), "representation(x)")
+            raw_codes = representation(images)
+            if not hasattr(raw_codes, "__array__"):
+                raise TypeError(
+                    "representation(x) must return codes [n, D_z] as a tensor or array, got "
+                    f"{type(raw_codes).__name__} (for a model, pass the model itself or "
+                    "posterior_mean_representation(model))"
+                )
+            batch_codes = check_codes(raw_codes, "representation(x)")
             if batch_codes.shape[0] != chunk.shape[0]:
                 raise ValueError(
                     f"representation(x) must return one code per observation [n, D_z], got "
