@@ -107,6 +107,7 @@ EXPECTED = [
 ]
 
 
+@pytest.mark.slow  # the module fixture computes every metric four times (~3-5 s)
 @pytest.mark.parametrize(("metric", "high", "middle", "low"), EXPECTED)
 def test_ground_truth_scores_high_rotation_middle_noise_low(
     scores: dict[str, dict[str, float]],
@@ -122,6 +123,7 @@ def test_ground_truth_scores_high_rotation_middle_noise_low(
         assert scores["noise"][metric] <= low
 
 
+@pytest.mark.slow
 def test_informativeness_and_explicitness_ignore_rotations(
     scores: dict[str, dict[str, float]],
 ) -> None:

@@ -242,3 +242,11 @@ def test_bad_data_raises_clear_errors(linear_gaussian: LinearGaussianModel) -> N
         log_likelihood_estimate(linear_gaussian, torch.ones(0, 3, dtype=torch.float64), 2)
     with pytest.raises(TypeError, match="iterable of batches"):
         log_likelihood_estimate(linear_gaussian, 3, 2)  # type: ignore[arg-type]
+
+
+def test_a_pair_model_is_pointed_to_its_inner_vae() -> None:
+    from pyautoencoder.variational import AdaGVAE
+
+    vae = VAE(nn.Sequential(nn.Linear(4, 8), nn.Tanh()), nn.Linear(2, 4), latent_dim=2)
+    with pytest.raises(TypeError, match=r"pass model\.vae instead"):
+        log_likelihood_estimate(AdaGVAE(vae), torch.randn(2, 4), 3)
