@@ -12,7 +12,10 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = sorted(EXAMPLES.glob("*.py"))
 # Short settings so the suite stays fast; each script's defaults are what users run.
-QUICK_ARGS: dict[str, list[str]] = {"quickstart.py": ["--epochs", "3"]}
+QUICK_ARGS: dict[str, list[str]] = {
+    "quickstart.py": ["--epochs", "3"],
+    "plot_reconstructions.py": ["--epochs", "2"],
+}
 
 
 @pytest.mark.examples
@@ -42,7 +45,7 @@ def test_custom_autoencoder_learns() -> None:
 
     model = example.TiedAE(in_features=64, latent_dim=8)
     x = torch.rand(32, 64)
-    initial = float(model.compute_loss(x, model(x)).objective)
+    initial = float(model.compute_loss(x, model(x)).objective.detach())
     final_log_lik = example.main(steps=100)
     assert -final_log_lik < initial
     assert model.encode(x).z.requires_grad is False
