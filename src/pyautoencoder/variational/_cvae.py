@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 import torch.nn.functional as F
 from torch import distributions as D
@@ -17,19 +19,20 @@ from ._outputs import VAEDecodeOutput, VAEEncodeOutput, VAEOutput
 from ._vae import VAE
 
 
-class Conditioning(nn.Module):
+class Conditioning(nn.Module, ABC):
     """How the condition enters the networks; subclass it for other schemes.
 
     ``y`` arrives as a float vector ``[N, condition_dim]`` (class labels already one-hot).
+    Being an ``nn.Module``, a conditioning may hold parameters (embeddings, FiLM layers).
     """
 
+    @abstractmethod
     def encoder_input(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """What the encoder receives, from ``x [B, ...]`` and ``y [B, condition_dim]``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement encoder_input")
 
+    @abstractmethod
     def decoder_input(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """What the decoder receives, from ``z [N, D_z]`` and ``y [N, condition_dim]``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement decoder_input")
 
 
 class ConcatConditioning(Conditioning):

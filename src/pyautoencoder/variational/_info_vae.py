@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -86,15 +88,18 @@ class InfoVAE(VAE):
         )
         kl_weight = 1.0 - float(alpha)
         mmd_weight = float(alpha) + float(lambda_) - 1.0
-        if kl_weight < 0 or mmd_weight < 0:
+        if (
+            not (math.isfinite(kl_weight) and math.isfinite(mmd_weight))
+            or min(kl_weight, mmd_weight) < 0
+        ):
             raise ValueError(
                 "InfoVAE needs alpha <= 1 and alpha + lambda_ >= 1 (non-negative KL and MMD "
                 f"weights), got alpha={alpha!r} and lambda_={lambda_!r}"
             )
         self.alpha = float(alpha)
         self.lambda_ = float(lambda_)
-        self.kl_weight = float(check_weight(kl_weight, "1 - alpha"))
-        self.mmd_weight = float(check_weight(mmd_weight, "alpha + lambda_ - 1"))
+        self.kl_weight = kl_weight
+        self.mmd_weight = mmd_weight
         self.kernel = get_kernel(kernel)
 
     def compute_loss(  # type: ignore[override]

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .._validation import check_num_samples
+from ..distributions._kl import KLEstimator
 from ..distributions._likelihood import Likelihood, LikelihoodType
 from ..distributions._priors import Prior
 from ..loss._iwae_bound import (
@@ -42,8 +43,8 @@ class IWAE(VAE):
     (2019), whose encoder gradients have lower variance and, unlike the standard estimator's,
     do not lose their signal-to-noise ratio as ``K`` grows; the value of the bound is the same.
 
-    Diagnostics: ``iwae_bound`` (the objective's bound, batch mean; also ``elbo_k``-style
-    model selection metric), ``elbo`` (``log_likelihood - kl_divergence``, the standard ELBO
+    Diagnostics: ``iwae_bound`` (minus the objective: the ``K``-sample bound, batch mean),
+    ``elbo`` (``log_likelihood - kl_divergence``, the standard ELBO
     estimate at the same samples), ``log_likelihood``, ``kl_divergence``, ``elbo_unweighted``
     (= ``elbo``), ``effective_sample_size`` (mean Kish ESS of the normalised weights, in
     ``[1, K]``).
@@ -70,7 +71,7 @@ class IWAE(VAE):
         *,
         prior: str | Prior | None = None,
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
-        kl_estimator: str = "auto",
+        kl_estimator: KLEstimator = "auto",
     ) -> None:
         super().__init__(
             encoder,
@@ -78,7 +79,7 @@ class IWAE(VAE):
             latent_dim,
             prior=prior,
             likelihood=likelihood,
-            kl_estimator=kl_estimator,  # type: ignore[arg-type]
+            kl_estimator=kl_estimator,
         )
         self.num_samples = check_num_samples(num_samples, "num_samples")
         if gradient_estimator not in ("iwae", "dreg"):
