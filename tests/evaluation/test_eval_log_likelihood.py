@@ -250,3 +250,27 @@ def test_a_pair_model_is_pointed_to_its_inner_vae() -> None:
     vae = VAE(nn.Sequential(nn.Linear(4, 8), nn.Tanh()), nn.Linear(2, 4), latent_dim=2)
     with pytest.raises(TypeError, match=r"pass model\.vae instead"):
         log_likelihood_estimate(AdaGVAE(vae), torch.randn(2, 4), 3)
+
+
+class _FullCovariancePosteriorModel(LinearGaussianModel):
+    """The linear-Gaussian model with its exact full-covariance posterior."""
+
+    def __init__(self, sigma: float) -> None:
+        base = make_linear_gaussian(latent_dim=2, data_dim=3, sigma=sigma, exact=True)
+        super().__init__(base.W.data, base.b.data, base.A.data, base.c.data, base.log_s.exp().data)
+        precision = torch.eye(2, dtype=torch.float64) + base.W.data.T @ base.W.data / sigma**2
+        self.covariance = torch.linalg.inv(precision)
+
+    def posterior(self, x: torch.Tensor) -> D.Distribution:
+        mu = x @ self.A.T + self.c
+        return D.MultivariateNormal(mu, covariance_matrix=self.covariance.expand(len(x), 2, 2))
+
+
+def test_full_covariance_exact_posterior_gives_the_exact_value(sigma: float) -> None:
+    model = _FullCovariancePosteriorModel(sigma)
+    x = sample_data(model, 6, sigma)
+    state = torch.get_rng_state()
+    result = log_likelihood_estimate(model, x, 4, likelihood=FixedVarianceGaussian(sigma), seed=0)
+    assert torch.equal(torch.get_rng_state(), state)  # sampled with the local generator
+    truth = model.marginal(sigma).log_prob(x).detach()
+    torch.testing.assert_close(result.values, truth, rtol=0, atol=1e-9)

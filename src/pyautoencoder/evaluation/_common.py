@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 from torch import distributions as D
@@ -29,18 +29,6 @@ DataSource = torch.Tensor | Iterable[Any]
 
 #: A likelihood argument: a registered name, an enum member or a likelihood object.
 LikelihoodSpec = LikelihoodType | str | Likelihood
-
-
-@runtime_checkable
-class PosteriorModel(Protocol):
-    """The posterior interface (see the module docstring)."""
-
-    def posterior(self, x: torch.Tensor) -> D.Distribution: ...
-
-    @property
-    def prior(self) -> D.Distribution: ...
-
-    def _decode(self, z: torch.Tensor) -> Any: ...
 
 
 def check_posterior_model(model: object, function: str) -> nn.Module:
