@@ -64,8 +64,10 @@ def test_laplace_equals_laplace_log_prob(pairs: list, scale: float) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.tuples(unit, reals), min_size=1, max_size=8))
+@given(st.lists(st.tuples(unit, st.floats(-10.0, 10.0)), min_size=1, max_size=8))
 def test_continuous_bernoulli_equals_torch_log_prob(pairs: list) -> None:
+    # |logit| <= 10: beyond it torch computes the normaliser from probs = sigmoid(logit) and
+    # loses digits in 1 - probs (see the large-logit test for an exact reference there).
     x, logits = _t([p[0] for p in pairs]), _t([p[1] for p in pairs])
     expected = D.ContinuousBernoulli(logits=logits).log_prob(x)
     actual = ContinuousBernoulliLikelihood().log_prob(x, logits)
@@ -85,6 +87,16 @@ def test_continuous_bernoulli_normalizer_at_and_near_one_half(logit: float) -> N
     torch.testing.assert_close(
         continuous_bernoulli_log_normalizer(eta), torch_value, atol=1e-9, rtol=0
     )
+
+
+@pytest.mark.parametrize("logit", [-40.0, -15.0, 12.0, 20.0, 60.0])
+def test_continuous_bernoulli_at_large_logits_equals_exact_formula(logit: float) -> None:
+    x = 0.875
+    softplus = max(logit, 0.0) + math.log1p(math.exp(-abs(logit)))
+    log_norm = math.log(abs(logit)) - math.log(math.tanh(abs(logit) / 2))
+    expected = x * logit - softplus + log_norm
+    actual = ContinuousBernoulliLikelihood().log_prob(_t([x]), _t([logit]))
+    assert math.isclose(float(actual), expected, rel_tol=1e-13, abs_tol=1e-12)
 
 
 def test_continuous_bernoulli_normalizer_gradient_finite_at_one_half() -> None:
