@@ -1,0 +1,152 @@
+"""Setting a run up: Fabric, batch sources, lazy layers, RNG snapshots and Ctrl-C handling."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._batches import BatchSource, InMemoryBatches, LoaderBatches, in_memory_tensors, make_loader
+from ._config import TrainerConfig
+from ._step import BatchFn
+
+
+def import_fabric() -> Any:
+    """``lightning.fabric.Fabric``, or an ImportError naming the extra to install."""
+    try:
+        from lightning.fabric import Fabric
+    except ImportError as error:
+        raise ImportError(
+            'training needs Lightning Fabric: pip install "pyautoencoder[train]"'
+        ) from error
+    return Fabric
+
+
+def default_loggers(config: TrainerConfig) -> list[Any]:
+    """The user's Fabric loggers, plus TensorBoard under ``out_dir`` when it is installed."""
+    loggers = config.loggers
+    if loggers is None:
+        loggers = []
+    elif not isinstance(loggers, (list, tuple)):
+        loggers = [loggers]
+    loggers = list(loggers)
+    if config.out_dir is not None and config.loggers is None:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+            from lightning.fabric.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(root_dir=str(config.out_dir), name="tensorboard"))
+    return loggers
+
+
+def make_batch_source(
+    data: object,
+    fabric: Any,
+    config: TrainerConfig,
+    *,
+    train: bool,
+) -> BatchSource:
+    """The fast in-memory source for tensors, a ``DataLoader`` source otherwise."""
+    tensors = in_memory_tensors(data)
+    if tensors is not None:
+        return InMemoryBatches(
+            [t.to(fabric.device) for t in tensors],
+            config.batch_size,
+            shuffle=config.shuffle and train,
+            seed=config.seed,
+            drop_last=config.drop_last and train,
+            rank=fabric.global_rank,
+            world_size=fabric.world_size,
+        )
+    loader, generator = make_loader(
+        data,
+        config.batch_size,
+        shuffle=config.shuffle and train,
+        drop_last=config.drop_last and train,
+        num_workers=config.num_workers,
+    )
+    return LoaderBatches(
+        loader, lambda dl: fabric.setup_dataloaders(dl), generator=generator, seed=config.seed
+    )
+
+
+def has_lazy_parameters(model: nn.Module) -> bool:
+    """Whether ``model`` still holds uninitialised lazy parameters or buffers."""
+    lazy = nn.parameter.is_lazy
+    return any(lazy(p) for p in model.parameters()) or any(lazy(b) for b in model.buffers())
+
+
+def materialize(model: nn.Module, batch_fn: BatchFn, first_batch: tuple[torch.Tensor, ...]) -> None:
+    """Initialise lazy layers with one batch: ``model.build(x)`` when the model has it, else a
+    forward pass under ``no_grad`` in eval mode (modes are restored)."""
+    x, extra = batch_fn(first_batch)
+    build = getattr(model, "build", None)
+    if callable(build) and not extra:
+        build(x)
+        return
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x, *extra)
+    finally:
+        for module, was_training in modes:
+            module.training = was_training
+
+
+def rng_snapshot(device: torch.device) -> dict[str, Any]:
+    """The global RNG states that a training step may use (CPU, and the accelerator's)."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@contextlib.contextmanager
+def forked_rng(device: torch.device, seed: int) -> Iterator[None]:
+    """Run a block with the global RNGs seeded to ``seed``, restoring them afterwards."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
+def interrupt_requests(on_request: Callable[[], None]) -> Iterator[None]:
+    """Turn the first Ctrl-C (SIGINT) into ``on_request()``; a second one aborts as usual.
+
+    The training loop checks the request at step boundaries, so an interrupted run never
+    checkpoints a half-applied optimizer step. Outside the main thread nothing is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        on_request()
+        print(
+            "\nInterrupted: finishing the current step, then saving a checkpoint "
+            "(press Ctrl-C again to abort at once).",
+            file=sys.stderr,
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,568 @@
+"""The training loop on Lightning Fabric: :class:`Trainer` and :func:`fit`."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import _validation
+from ._batches import Batch
+from ._checkpoint import (
+    STATE_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    checkpoint_name,
+    find_checkpoint,
+    load_trainer_state,
+    load_weights,
+    save_checkpoint,
+)
+from ._config import FitResult, NonFiniteLossError, TrainerConfig
+from ._logging import MetricsLog, Progress, RunningMeans, read_metrics, to_floats
+from ._optim import make_optimizer, make_scheduler
+from ._schedules import as_beta_schedule
+from ._setup import (
+    default_loggers,
+    forked_rng,
+    has_lazy_parameters,
+    import_fabric,
+    interrupt_requests,
+    make_batch_source,
+    materialize,
+    restore_rng,
+    rng_snapshot,
+)
+from ._step import TrainingStep, accepts_keyword, check_keywords, default_batch_fn
+
+_VAL_SEED_OFFSET = 7919
+
+
+class Trainer:
+    """Trains any model of the library: ``model(x, ...)``, then ``model.compute_loss``.
+
+    ``Trainer(**options).fit(model, train_data, val_data)``; the options are those of
+    :class:`TrainerConfig`. After ``fit`` the trainer exposes ``step``, ``epoch`` and ``fabric``
+    (for callbacks); :meth:`request_stop` ends the run at the next step boundary.
+    """
+
+    def __init__(self, config: TrainerConfig | None = None, **options: Any) -> None:
+        if config is not None and options:
+            raise TypeError("pass either a TrainerConfig or keyword options, not both")
+        self.config = config if config is not None else TrainerConfig(**options)
+        self.step = 0
+        self.epoch = 0
+        self.fabric: Any = None
+        self._stop_requested = False
+        self._interrupted = False
+
+    def request_stop(self, *, interrupted: bool = True) -> None:
+        """Stop at the next step boundary (saving a checkpoint, as for Ctrl-C)."""
+        self._stop_requested = True
+        self._interrupted = self._interrupted or interrupted
+
+    # ------------------------------------------------------------------ set-up
+    def fit(self, model: nn.Module, train_data: object, val_data: object = None) -> FitResult:
+        """Train ``model`` on ``train_data``; see :func:`pyautoencoder.training.fit`."""
+        if not isinstance(model, nn.Module) or not callable(getattr(model, "compute_loss", None)):
+            raise TypeError(
+                "model must be an nn.Module with compute_loss(x, output, ...), got "
+                f"{type(model).__name__}"
+            )
+        cfg = self.config
+        if cfg.early_stopping_patience is not None and val_data is None:
+            raise ValueError("early_stopping_patience needs val_data")
+        if cfg.restore_best and val_data is None:
+            raise ValueError("restore_best needs val_data")
+        started = time.perf_counter()
+        fabric = import_fabric()(
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            num_nodes=cfg.num_nodes,
+            strategy=cfg.strategy,
+            precision=cfg.precision,
+            loggers=default_loggers(cfg),
+        )
+        fabric.launch()
+        self.fabric = fabric
+        self.model = model
+        resume = self._load_resume_state() if cfg.resume is not None else None
+        torch.manual_seed(cfg.seed)
+        self._train = make_batch_source(train_data, fabric, cfg, train=True)
+        self._val = (
+            None if val_data is None else make_batch_source(val_data, fabric, cfg, train=False)
+        )
+        batch_fn = cfg.batch_fn or default_batch_fn(model)
+        first = next(self._train.epoch(0))
+        model.to(fabric.device)
+        if has_lazy_parameters(model):
+            materialize(model, batch_fn, first)
+        if resume is not None:
+            load_weights(model, resume[0] / WEIGHTS_FILE)
+        self._prepare_objective(model)
+        step_module: nn.Module = TrainingStep(model, batch_fn, cfg.forward_kwargs, cfg.loss_kwargs)
+        if cfg.compile:
+            step_module = torch.compile(
+                step_module, **(cfg.compile if isinstance(cfg.compile, dict) else {})
+            )  # type: ignore[assignment]
+        self._module = fabric.setup_module(step_module)
+        optimizer = make_optimizer(
+            cfg.optimizer,
+            model.parameters(),
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            extra=cfg.optimizer_kwargs,
+        )
+        self._optimizer = fabric.setup_optimizers(optimizer)
+        self._total_steps = self._count_total_steps()
+        self._scheduler = make_scheduler(
+            cfg.scheduler, optimizer, self._total_steps, cfg.warmup_steps
+        )
+        self._schedule = (
+            None if self._beta_schedule is None else self._beta_schedule.bind(self._total_steps)
+        )
+        self._beta = torch.zeros((), device=fabric.device)
+        self._init_run_state()
+        if resume is not None:
+            self._apply_resume_state(resume[0], resume[1])
+        elif fabric.global_rank > 0:
+            torch.manual_seed(cfg.seed + fabric.global_rank)  # independent sampling noise
+        return self._run(started)
+
+    def _prepare_objective(self, model: nn.Module) -> None:
+        cfg = self.config
+        check_keywords(model.compute_loss, cfg.loss_kwargs, f"{type(model).__name__}.compute_loss")
+        check_keywords(model.forward, cfg.forward_kwargs, f"{type(model).__name__}.forward")
+        self._beta_schedule = as_beta_schedule(cfg.beta)
+        if self._beta_schedule is not None and not accepts_keyword(model.compute_loss, "beta"):
+            raise TypeError(
+                f"beta was given but {type(model).__name__}.compute_loss takes no beta argument "
+                "(set the weight in the model's constructor instead)"
+            )
+
+    def _count_total_steps(self) -> int:
+        cfg = self.config
+        per_epoch = self._train.batches_per_epoch()
+        if per_epoch == 0:
+            raise ValueError(
+                f"batch_size={cfg.batch_size} with drop_last=True leaves no complete batch"
+            )
+        self._per_epoch = per_epoch
+        candidates = []
+        if cfg.epochs is not None and per_epoch is not None:
+            candidates.append(cfg.epochs * per_epoch)
+        if cfg.max_steps is not None:
+            candidates.append(cfg.max_steps)
+        if not candidates:
+            raise ValueError("the training data has no length: give max_steps")
+        return min(candidates)
+
+    def _init_run_state(self) -> None:
+        self.step = 0
+        self.epoch = 0
+        self._batch_in_epoch = 0
+        self._best: float | None = None
+        self._best_step: int | None = None
+        self._bad_evals = 0
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._stopped_early = False
+        self._train_means = RunningMeans()
+        self._beta_sum = 0.0
+        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.fabric.device)
+        self._step_counter = torch.zeros((), dtype=torch.long, device=self.fabric.device)
+        self._last_train: dict[str, float] = {}
+        self._last_train_step = 0
+        self._last_val: dict[str, float] = {}
+        self._last_checkpoint: Path | None = None
+        self._checkpoint_step = -1
+        self._events: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ resume
+    def _load_resume_state(self) -> tuple[Path, dict[str, Any]]:
+        checkpoint = find_checkpoint(self.config.resume)  # type: ignore[arg-type]
+        return checkpoint, load_trainer_state(checkpoint / STATE_FILE)
+
+    def _apply_resume_state(self, checkpoint: Path, state: dict[str, Any]) -> None:
+        run = state.get("run", {})
+        expected = {
+            "model_class": type(self.model).__qualname__,
+            "num_train_examples": self._train.num_examples,
+            "batch_size": self.config.batch_size,
+            "world_size": self.fabric.world_size,
+        }
+        for key, value in expected.items():
+            if run.get(key) != value:
+                raise CheckpointError(
+                    f"cannot resume from {checkpoint}: it was written with {key}="
+                    f"{run.get(key)!r}, this run has {key}={value!r}"
+                )
+        try:
+            self._optimizer.load_state_dict(state["optimizer"])
+            if self._scheduler is not None and state.get("scheduler") is not None:
+                self._scheduler.load_state_dict(state["scheduler"])
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise CheckpointError(
+                f"cannot resume from {checkpoint}: optimizer state does not fit ({error})"
+            ) from error
+        self.step = int(state["step"])
+        self.epoch = int(state["epoch"])
+        self._batch_in_epoch = int(state["batch_in_epoch"])
+        stopping = state.get("early_stopping", {})
+        self._best = stopping.get("best")
+        self._best_step = stopping.get("best_step")
+        self._bad_evals = int(stopping.get("bad_evals", 0))
+        restore_rng(state["rng"], self.fabric.device)
+        if self.fabric.global_rank > 0:
+            torch.manual_seed(self.config.seed + self.fabric.global_rank + self.step)
+        self._checkpoint_step = self.step
+        self._step_counter.fill_(self.step)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "format_version": 1,
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self._batch_in_epoch,
+            "optimizer": self._optimizer.state_dict(),
+            "scheduler": None if self._scheduler is None else self._scheduler.state_dict(),
+            "rng": rng_snapshot(self.fabric.device),
+            "early_stopping": {
+                "best": self._best,
+                "best_step": self._best_step,
+                "bad_evals": self._bad_evals,
+            },
+            "run": {
+                "model_class": type(self.model).__qualname__,
+                "num_train_examples": self._train.num_examples,
+                "batch_size": self.config.batch_size,
+                "world_size": self.fabric.world_size,
+                "total_steps": self._total_steps,
+                "config": self.config.to_json(),
+            },
+        }
+
+    # ------------------------------------------------------------------ loop
+    def _run(self, started: float) -> FitResult:
+        cfg = self.config
+        out = None if cfg.out_dir is None else Path(cfg.out_dir)
+        log = MetricsLog(
+            out / "metrics.jsonl" if out is not None and self.fabric.is_global_zero else None
+        )
+        if cfg.resume is not None:
+            log.truncate_after(self.step)
+        self._log = log
+        progress = Progress(
+            cfg.progress if self.fabric.is_global_zero else False, self._total_steps, self.step
+        )
+        checks_were_on = _validation._VALUE_CHECKS_ENABLED
+        steps_this_call = 0
+        try:
+            with interrupt_requests(self.request_stop):
+                self._module.train()
+                while not self._finished():
+                    for batch in self._train.epoch(self.epoch, self._batch_in_epoch):
+                        if steps_this_call == cfg.value_check_batches and checks_were_on:
+                            _validation.set_value_checks(False)
+                        self._train_step(batch)
+                        steps_this_call += 1
+                        progress.advance()
+                        self._after_step(progress)
+                        if self._stop_requested or self.step >= self._total_steps:
+                            break
+                    else:
+                        self._end_epoch(progress)
+                        continue
+                    if self._stop_requested:
+                        break
+                self._finish(progress)
+        finally:
+            _validation.set_value_checks(checks_were_on)
+            progress.close()
+            log.close()
+        return self._result(started)
+
+    def _finished(self) -> bool:
+        if self._stop_requested or self._stopped_early or self.step >= self._total_steps:
+            return True
+        return self.config.epochs is not None and self.epoch >= self.config.epochs
+
+    def _train_step(self, batch: Batch) -> None:
+        beta = None
+        if self._schedule is not None:
+            value = self._schedule(self.step)
+            self._beta.fill_(value)
+            self._beta_sum += value
+            beta = self._beta
+        self._optimizer.zero_grad(set_to_none=True)
+        objective, diagnostics = self._module(batch, beta)
+        loss = objective.detach()
+        if self.config.check_finite == "step" and not bool(torch.isfinite(loss)):
+            self._first_bad.fill_(self.step)
+            self._raise_non_finite()
+        self.fabric.backward(objective)
+        if self.config.gradient_clip_val is not None:
+            clip = self.config.gradient_clip_val
+            by_norm = self.config.gradient_clip_algorithm == "norm"
+            self.fabric.clip_gradients(
+                self._module,
+                self._optimizer,
+                max_norm=clip if by_norm else None,
+                clip_val=None if by_norm else clip,
+                error_if_nonfinite=False,
+            )
+        self._optimizer.step()
+        if self._scheduler is not None:
+            self._scheduler.step()
+        bad = ~torch.isfinite(loss)
+        self._first_bad = torch.where(
+            bad & (self._first_bad < 0), self._step_counter, self._first_bad
+        )
+        self._step_counter += 1
+        self._train_means.add({"loss": loss, **diagnostics})
+        self.step += 1
+        self._batch_in_epoch += 1
+
+    def _after_step(self, progress: Progress) -> None:
+        cfg = self.config
+        for callback in cfg.callbacks:
+            hook = getattr(callback, "on_step_end", None)
+            if hook is not None:
+                hook(self, self.step)
+        if self.fabric.world_size > 1 and self.step % cfg.log_every_n_steps == 0:
+            flag = torch.tensor(float(self._stop_requested), device=self.fabric.device)
+            self._stop_requested = bool(self.fabric.all_reduce(flag, reduce_op="sum") > 0)
+        if self.step % cfg.log_every_n_steps == 0:
+            self._log_train(progress)
+        if cfg.val_every_n_steps is not None and self.step % cfg.val_every_n_steps == 0:
+            self._validate()
+        if self._stop_requested or (
+            cfg.checkpoint_every_n_steps is not None
+            and self.step % cfg.checkpoint_every_n_steps == 0
+        ):
+            self._checkpoint()
+
+    def _end_epoch(self, progress: Progress) -> None:
+        self.epoch += 1
+        self._batch_in_epoch = 0
+        self._log_train(progress)
+        if self.config.val_every_n_steps is None:
+            self._validate()
+        if self.config.checkpoint_every_n_steps is None:
+            self._checkpoint()
+
+    def _finish(self, progress: Progress) -> None:
+        self._log_train(progress)
+        if (
+            not self._stop_requested
+            and self._val is not None
+            and self._last_val.get("step") != self.step
+        ):
+            self._validate()
+        self._checkpoint()
+        if self.config.restore_best and self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+
+    # ------------------------------------------------------------------ metrics
+    def _reduce_mean(self, values: torch.Tensor) -> torch.Tensor:
+        if self.fabric.world_size > 1:
+            return self.fabric.all_reduce(values, reduce_op="mean")
+        return values
+
+    def _check_finite(self) -> None:
+        first_bad = self._first_bad
+        if self.fabric.world_size > 1:
+            first_bad = self.fabric.all_gather(first_bad).max()  # the same on every rank
+            self._first_bad = first_bad
+        if int(first_bad) >= 0:
+            self._raise_non_finite()
+
+    def _log_train(self, progress: Progress) -> None:
+        self._check_finite()
+        if self._train_means.empty:
+            return
+        names, stacked = self._train_means.stacked()
+        metrics = to_floats(names, None if stacked is None else self._reduce_mean(stacked))
+        count = self._train_means._weight
+        if self._schedule is not None:
+            metrics["beta"] = self._beta_sum / count
+        metrics["lr"] = float(self._optimizer.param_groups[0]["lr"])
+        self._train_means.reset()
+        self._beta_sum = 0.0
+        self._last_train, self._last_train_step = metrics, self.step
+        progress.show({k: v for k, v in metrics.items() if k != "lr"})
+        self._emit("train", metrics)
+
+    def _emit(self, event: str, metrics: dict[str, float]) -> None:
+        self._log.write(event, self.step, self.epoch, metrics)
+        self._events.append({"event": event, "step": self.step, "epoch": self.epoch, **metrics})
+        self.fabric.log_dict({f"{event}/{k}": v for k, v in metrics.items()}, step=self.step)
+        for callback in self.config.callbacks:
+            hook = getattr(callback, "on_log", None)
+            if hook is not None:
+                hook(self, event, metrics)
+
+    def _raise_non_finite(self) -> None:
+        bad_step = int(self._first_bad) + 1
+        last = ", ".join(f"{k}={v:.6g}" for k, v in self._last_train.items()) or "none logged"
+        where = (
+            f"the last good checkpoint {self._last_checkpoint} is intact"
+            if self._last_checkpoint is not None
+            else "no checkpoint was written"
+        )
+        raise NonFiniteLossError(
+            f"the training loss became non-finite (NaN or inf) at step {bad_step}; last finite "
+            f"diagnostics (step {self._last_train_step}): {last}; {where}. Try a lower lr, "
+            "gradient_clip_val, a KL warm-up, or precision='32-true'"
+        )
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        if self._val is None:
+            return
+        means = RunningMeans()
+        beta = None
+        if self._schedule is not None:
+            # The schedule's final weight: the monitored loss stays comparable during warm-up.
+            beta = torch.tensor(self._schedule(self._total_steps), device=self.fabric.device)
+        self._module.eval()
+        seed = self.config.seed + _VAL_SEED_OFFSET
+        try:
+            with torch.no_grad(), forked_rng(self.fabric.device, seed):
+                for batch in self._val.epoch(0):
+                    objective, diagnostics = self._module(batch, beta)
+                    means.add({"loss": objective, **diagnostics}, weight=float(batch[0].shape[0]))
+        finally:
+            self._module.train()
+        names, stacked = means.stacked()
+        if stacked is not None and self.fabric.world_size > 1:
+            weight = torch.tensor(means._weight, device=stacked.device)
+            total = self.fabric.all_reduce(
+                torch.cat([stacked * weight, weight[None]]), reduce_op="sum"
+            )
+            stacked = total[:-1] / total[-1]
+        metrics = to_floats(names, stacked)
+        self._last_val = {**metrics, "step": self.step}
+        self._emit("val", metrics)
+        self._update_early_stopping(metrics)
+
+    def _update_early_stopping(self, metrics: dict[str, float]) -> None:
+        cfg = self.config
+        key = cfg.monitor.split("/", 1)[1]
+        if key not in metrics:
+            raise ValueError(
+                f"monitor={cfg.monitor!r} is not a validation metric; available: "
+                f"{', '.join('val/' + name for name in metrics)}"
+            )
+        value = metrics[key]
+        sign = 1.0 if cfg.mode == "min" else -1.0
+        improved = math.isfinite(value) and (
+            self._best is None or sign * (self._best - value) > cfg.min_delta
+        )
+        if improved:
+            self._best, self._best_step, self._bad_evals = value, self.step, 0
+            if cfg.restore_best:
+                self._best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+                }
+            if cfg.out_dir is not None:
+                self._checkpoint(name="best")
+            return
+        self._bad_evals += 1
+        if (
+            cfg.early_stopping_patience is not None
+            and self._bad_evals >= cfg.early_stopping_patience
+        ):
+            self._stopped_early = True
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self, name: str | None = None) -> None:
+        """Write a checkpoint (rank 0) after checking that no non-finite loss slipped in."""
+        if self.config.out_dir is None or (name is None and self._checkpoint_step == self.step):
+            return
+        self._check_finite()
+        if self.fabric.is_global_zero:
+            path = save_checkpoint(
+                Path(self.config.out_dir) / "checkpoints",
+                name or checkpoint_name(self.step),
+                self.model,
+                self._state(),
+                keep_last=self.config.keep_checkpoints,
+                update_latest=name is None,
+            )
+            if name is None:
+                self._last_checkpoint = path
+        if name is None:
+            self._checkpoint_step = self.step
+            if self._last_checkpoint is None:
+                self._last_checkpoint = (
+                    Path(self.config.out_dir) / "checkpoints" / checkpoint_name(self.step)
+                )
+        self.fabric.barrier()
+
+    def _result(self, started: float) -> FitResult:
+        history = self._events
+        if self._log.path is not None and self._log.path.is_file():
+            history = read_metrics(self._log.path)
+        val = {k: v for k, v in self._last_val.items() if k != "step"}
+        result = FitResult(
+            model=self.model,
+            steps=self.step,
+            epochs=self.epoch,
+            history=history,
+            train_metrics=dict(self._last_train),
+            val_metrics=val,
+            best_metric=self._best,
+            best_step=self._best_step,
+            stopped_early=self._stopped_early,
+            interrupted=self._interrupted,
+            checkpoint=self._last_checkpoint,
+            wall_time=time.perf_counter() - started,
+        )
+        for callback in self.config.callbacks:
+            hook = getattr(callback, "on_fit_end", None)
+            if hook is not None:
+                hook(self, result)
+        return result
+
+
+def fit(model: nn.Module, train_data: object, val_data: object = None, **options: Any) -> FitResult:
+    r"""Train ``model`` with Lightning Fabric and return a :class:`FitResult`.
+
+    Every step computes ``output = model(x, *extra, **forward_kwargs)`` and minimises
+    ``model.compute_loss(x, output, **loss_kwargs).objective`` (for the VAE family the negative
+    beta-ELBO, Kingma & Welling 2014, eq. 10); ``beta`` (a number or a
+    :class:`~pyautoencoder.training.BetaSchedule`) is passed as a 0-dim tensor.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any model of the library (``forward`` + ``compute_loss``). Lazy layers are initialised
+        from the first batch.
+    train_data
+        In-memory data (a tensor ``[N, ...]``, a tuple of tensors such as ``(x, y)``, a
+        ``TensorDataset`` or ``pyautoencoder.data.TensorBatches``) is batched by index slicing
+        on the device; a ``Dataset`` or ``DataLoader`` goes through a ``DataLoader``.
+    val_data
+        Same forms; evaluated every ``val_every_n_steps`` steps or at the end of each epoch.
+    **options
+        The fields of :class:`TrainerConfig` (``epochs``, ``batch_size``, ``lr``, ``beta``,
+        ``out_dir``, ``resume``, ``precision``, ``devices`` ...).
+
+    Returns
+    -------
+    FitResult
+        The trained model, step counts, logged history and best validation metric.
+
+    Raises
+    ------
+    NonFiniteLossError
+        When the loss becomes NaN or inf; the message names the step and the last finite
+        diagnostics, and the last checkpoint is left untouched.
+    CheckpointError
+        When ``resume`` points to a missing, corrupted, unsafe or incompatible checkpoint.
+    """
+    return Trainer(**options).fit(model, train_data, val_data)
