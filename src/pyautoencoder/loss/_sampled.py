@@ -8,20 +8,31 @@ from __future__ import annotations
 import torch
 
 from .._validation import check_nonempty_batch, check_tensor
-from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+from ..distributions._likelihood import (
+    Likelihood,
+    LikelihoodType,
+    get_likelihood,
+    same_shape_likelihood,
+)
 
 
 def check_sampled_reconstruction(
-    x: torch.Tensor, x_hat: torch.Tensor, likelihood: Likelihood | None = None
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    likelihood: LikelihoodType | str | Likelihood | None = None,
 ) -> None:
     """Raise ``ValueError`` unless ``x_hat`` is ``[B, S, *x.shape[1:]]`` with ``S >= 1`` (C-VAE-7).
 
     Dim 1 of ``x_hat`` is always the sample dimension; it is never guessed. When ``x_hat`` has
     one dimension too few the message suggests ``x_hat.unsqueeze(1)``. A ``likelihood`` whose
     decoder output is not shaped like ``x`` (a class dimension, a predicted scale) replaces
-    ``x.shape[1:]`` by its ``x_hat_shape(x.shape)[1:]``.
+    ``x.shape[1:]`` by its ``x_hat_shape(x.shape)[1:]``. Names are resolved only for such
+    likelihoods, so for the others (and unknown names) this check comes first.
     """
-    target = tuple(x.shape) if likelihood is None else likelihood.x_hat_shape(x.shape)
+    model = None
+    if likelihood is not None and not same_shape_likelihood(likelihood):
+        model = get_likelihood(likelihood)
+    target = tuple(x.shape) if model is None else model.x_hat_shape(x.shape)
     rest = ", ".join(str(d) for d in target[1:])
     expected = f"[{x.shape[0]}, S, {rest}]" if rest else f"[{x.shape[0]}, S]"
     ok = (
@@ -39,8 +50,8 @@ def check_sampled_reconstruction(
             "decode z of shape [B, S, D_z] or use x_hat.unsqueeze(1)"
         )
     pattern = "*x.shape[1:]"
-    if likelihood is not None and target != tuple(x.shape):
-        pattern = f"*x_hat_shape(x.shape)[1:] of the {likelihood.name or 'given'} likelihood"
+    if model is not None and target != tuple(x.shape):
+        pattern = f"*x_hat_shape(x.shape)[1:] of the {model.name or 'given'} likelihood"
     raise ValueError(
         f"x_hat must have shape [B, S, {pattern}] = {expected} with S >= 1, "
         f"got x_hat {tuple(x_hat.shape)} for x {tuple(x.shape)}{hint}"
@@ -66,8 +77,8 @@ def sampled_log_likelihood(
     check_tensor(x, "x")
     check_tensor(x_hat, "x_hat")
     check_nonempty_batch(x)
+    check_sampled_reconstruction(x, x_hat, likelihood)
     model = get_likelihood(likelihood)
-    check_sampled_reconstruction(x, x_hat, model)
     x_rep = x.unsqueeze(1).expand(x.shape[0], x_hat.shape[1], *x.shape[1:])  # [B, S, ...], a view
     model.validate(x_rep, x_hat)
     return model.log_prob(x_rep, x_hat).flatten(start_dim=2).sum(dim=-1)  # [B, S]

@@ -247,10 +247,11 @@ class VAE(BaseAutoencoder):
         Returns the per-sample reconstruction term ``sum_features log p(x | z_s)`` ``[B, S]``
         and :meth:`kl_per_dim`.
         """
-        model = self.resolve_likelihood(likelihood)
-        check_sampled_reconstruction(x, output.x_hat, model)
+        spec = self.likelihood if likelihood is None else likelihood
+        check_sampled_reconstruction(x, output.x_hat, spec)  # before an unknown name is reported
         check_posterior_params(output.mu, output.log_var, x.shape[0], self.latent_dim)
         check_all_finite(mu=output.mu, log_var=output.log_var)
+        model = self.resolve_likelihood(likelihood)
         log_lik = sampled_log_likelihood(x, output.x_hat, model)  # [B, S]
         return log_lik, self.kl_per_dim(output)
 
