@@ -1,8 +1,38 @@
-"""Objectives: log-likelihoods, divergences and the ``LossResult`` every model returns."""
+"""Objectives: log-likelihoods, divergences, bounds and the ``LossResult`` every model returns.
+
+Besides the 2.x names, the pieces the variational family assembles its objectives from:
+the importance-weighted bound (:func:`iwae_bound`, DReG: :func:`dreg_surrogate`), the
+maximum mean discrepancy (:func:`mmd_unbiased` with :class:`RBFKernel` or
+:class:`InverseMultiquadricKernel`), the beta-TCVAE decomposition (:func:`tc_decomposition`)
+and the DIP-VAE regulariser (:func:`dip_covariance`, :func:`dip_penalty`).
+"""
 
 from ..distributions._likelihood import LikelihoodType
+from ._dip import dip_covariance, dip_penalty
+from ._iwae_bound import dreg_surrogate, effective_sample_size, importance_log_weights, iwae_bound
 from ._kl import kl_divergence_diag_gaussian
 from ._log_likelihood import log_likelihood
+from ._mmd import InverseMultiquadricKernel, Kernel, RBFKernel, get_kernel, mmd_unbiased
 from ._result import LossResult
+from ._tc import TCDecomposition, log_importance_weights, tc_decomposition
 
-__all__ = ["LikelihoodType", "LossResult", "kl_divergence_diag_gaussian", "log_likelihood"]
+__all__ = [
+    "InverseMultiquadricKernel",
+    "Kernel",
+    "LikelihoodType",
+    "LossResult",
+    "RBFKernel",
+    "TCDecomposition",
+    "dip_covariance",
+    "dip_penalty",
+    "dreg_surrogate",
+    "effective_sample_size",
+    "get_kernel",
+    "importance_log_weights",
+    "iwae_bound",
+    "kl_divergence_diag_gaussian",
+    "log_importance_weights",
+    "log_likelihood",
+    "mmd_unbiased",
+    "tc_decomposition",
+]
