@@ -145,13 +145,28 @@ def encode_factors(
 
 
 def sample_codes_and_factors(
-    representation: RepresentationFunction,
+    representation: Any,
     data: GroundTruthData,
     num: int,
     generator: torch.Generator,
-    batch_size: int,
+    batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``num`` i.i.d. draws: codes ``[num, D_z]`` (float64) and factors ``[num, K]`` (int64)."""
+    """``num`` i.i.d. draws: codes ``[num, D_z]`` (float64) and factors ``[num, K]`` (int64).
+
+    Parameters
+    ----------
+    representation : callable or nn.Module
+        ``x [n, ...] -> codes [n, D_z]``, or a model with a posterior (its posterior mean).
+    data : GroundTruthData
+        Source of observations with known factors.
+    num : int
+        Number of draws.
+    generator : torch.Generator
+        Passed to ``data.sample_factors``.
+    batch_size : int
+        Observations per call of the representation.
+    """
+    check_ground_truth_data(data)
     factors = sample_factors(data, check_count(num, "num"), generator)
-    codes = encode_factors(representation, data, factors, batch_size)
+    codes = encode_factors(as_representation(representation), data, factors, batch_size)
     return codes, check_factors(factors)
