@@ -1,0 +1,141 @@
+"""The ``pyautoencoder`` command (also ``python -m pyautoencoder``).
+
+Subcommands: ``demo``, ``train``, ``evaluate``, ``sample``, ``report``; ``--help`` on each.
+User errors (unknown names, missing files, corrupted or incompatible checkpoints) print one
+line on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._errors import CLIError
+
+__all__ = ["build_parser", "main"]
+
+_EPILOG = "Run 'pyautoencoder <command> --help' for the options of a command."
+
+
+def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+    group = parser.add_argument_group("model and training")
+    group.add_argument("--latent-dim", type=int, default=8 if demo else None, help="D_z (8)")
+    group.add_argument("--net", choices=("mlp", "conv"), default="mlp", help="networks (mlp)")
+    group.add_argument(
+        "--hidden", type=int, nargs="+", default=[256], help="hidden sizes/channels (256)"
+    )
+    group.add_argument(
+        "--likelihood", default="bernoulli", help="observation model p(x|z) (bernoulli)"
+    )
+    group.add_argument("--epochs", type=int, default=60 if demo else None, help="epochs")
+    group.add_argument(
+        "--batch-size", type=int, default=64 if demo else None, help="batch size per device"
+    )
+    group.add_argument("--lr", type=float, default=2e-3 if demo else 1e-3, help="Adam step size")
+    group.add_argument("--beta", type=float, default=None, help="KL weight (model default: 1)")
+    group.add_argument(
+        "--kl-warmup", type=int, default=0, metavar="STEPS", help="linear KL warm-up steps (0)"
+    )
+    group.add_argument("--cosine", action="store_true", help="cosine learning-rate decay")
+    group.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    run = parser.add_argument_group("execution and output")
+    run.add_argument("--accelerator", default="auto", help="cpu, cuda, mps or auto (auto)")
+    run.add_argument("--devices", type=int, default=1, help="processes/devices (1)")
+    run.add_argument(
+        "--precision", default="32-true", help="32-true, bf16-mixed or 16-mixed (32-true)"
+    )
+    run.add_argument("--out", default="runs", help="folder of runs (runs/)")
+    run.add_argument("--name", default=None, help="run name (default: <model>-<data>-<time>)")
+    run.add_argument("--log-every", type=int, default=20, help="log interval in steps (20)")
+    run.add_argument(
+        "--num-samples", type=int, default=100, help="importance samples for log p(x) (100)"
+    )
+    run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the command (exposed for the docs and tests)."""
+    from .. import __version__
+    from ._commands import cmd_demo, cmd_evaluate, cmd_report, cmd_sample, cmd_train
+
+    parser = argparse.ArgumentParser(
+        prog="pyautoencoder",
+        description="Train, evaluate and inspect autoencoders.",
+        epilog=_EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"pyautoencoder {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="command", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="train a VAE on the bundled digits and write an HTML report",
+        description="Train a small VAE on scikit-learn's bundled 8x8 digits (CPU, about a "
+        "minute) and write runs/<name>/ with the checkpoint, metrics.jsonl and report.html.",
+    )
+    _add_training_options(demo, demo=True)
+    demo.set_defaults(handler=cmd_demo)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model of the registry on a data set",
+        description="Train any registered model. --data is digits, mnist:<dir> (IDX files), "
+        "shapes, or a .npy/.pt file of examples [N, ...] (.pt loads weights-only; a dict "
+        "{'x': ..., 'y': ...} or a tuple (x, y) carries labels).",
+    )
+    train.add_argument("--model", help="registered model name (see the error for the list)")
+    train.add_argument("--data", help="digits | mnist:<dir> | shapes | <file.npy|.pt>")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    _add_training_options(train, demo=False)
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="held-out loss, ELBO, log p(x) and reconstruction error of a run",
+        description="Evaluate the latest checkpoint of a run on its held-out split.",
+    )
+    evaluate.add_argument("run", help="run folder (runs/<name>)")
+    evaluate.add_argument("--num-samples", type=int, default=100, help="importance samples K")
+    evaluate.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    sample = commands.add_parser(
+        "sample", help="draw samples from the prior as a PNG grid", description="Draw samples."
+    )
+    sample.add_argument("run", help="run folder (runs/<name>)")
+    sample.add_argument("-n", type=int, default=64, help="number of samples (64)")
+    sample.add_argument("-o", "--output", default="samples.png", help="PNG file (samples.png)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    sample.set_defaults(handler=cmd_sample)
+
+    report = commands.add_parser(
+        "report",
+        help="(re)write report.html of a run",
+        description="Write runs/<name>/report.html from the latest checkpoint and metrics.",
+    )
+    report.add_argument("run", help="run folder (runs/<name>)")
+    report.add_argument("--num-samples", type=int, default=100, help="importance samples K")
+    report.set_defaults(handler=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code (2 for user errors, one line on stderr)."""
+    from ..training import CheckpointError, NonFiniteLossError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (CLIError, CheckpointError) as error:
+        print(f"pyautoencoder: error: {error}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as error:
+        print(f"pyautoencoder: error: {error}", file=sys.stderr)
+        return 1
+    except ImportError as error:
+        if "pip install" not in str(error):  # a missing optional extra, named in the message
+            raise
+        print(f"pyautoencoder: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,286 @@
+"""The subcommands: ``demo``, ``train``, ``evaluate``, ``sample``, ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._io import atomic_write_bytes, atomic_write_json
+from ..training import Trainer, read_metrics
+from ._data import DataSplit, load_data
+from ._errors import CLIError
+from ._evaluate import held_out_metrics
+from ._runs import RunSpec, build_model, check_model_name, load_run, split_options
+
+_RUN_NAME_ENV = "PYAUTOENCODER_RUN_NAME"  # shared with the processes Fabric launches
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _model_inputs(
+    spec: RunSpec, x: torch.Tensor, y: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """``(x,)``, or ``(x, one_hot(y))`` for models conditioned on the label (CVAE)."""
+    if spec.condition_dim is None:
+        return (x,)
+    if y is None:
+        raise CLIError(f"model {spec.model!r} needs labels, and data {spec.data!r} has none")
+    return (x, torch.nn.functional.one_hot(y.long(), spec.condition_dim).float())
+
+
+def _needs_condition(model_name: str) -> bool:
+    from ..registry import get_model_entry
+
+    forward = get_model_entry(model_name).cls.forward
+    import inspect
+
+    required = [
+        p
+        for p in list(inspect.signature(forward).parameters.values())[1:]
+        if p.default is inspect.Parameter.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    return len(required) > 1
+
+
+def _new_run_dir(out: str, name: str | None, prefix: str) -> Path:
+    name = name or os.environ.get(_RUN_NAME_ENV) or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    os.environ[_RUN_NAME_ENV] = name
+    run_dir = Path(out) / name
+    is_rank_zero = os.environ.get("LOCAL_RANK", "0") == "0"
+    if is_rank_zero and any((run_dir / "checkpoints").glob("step-*")):
+        raise CLIError(
+            f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or pick another --name"
+        )
+    return run_dir
+
+
+def _spec_from_args(args: argparse.Namespace, data: DataSplit) -> RunSpec:
+    model = check_model_name(args.model)
+    labels = data.train_y
+    condition_dim = None
+    if _needs_condition(model):
+        if labels is None:
+            raise CLIError(f"model {model!r} needs labels, and data {args.data!r} has none")
+        condition_dim = int(labels.max()) + 1
+    return RunSpec(
+        model=model,
+        data=args.data,
+        input_shape=list(data.train_x.shape[1:]),
+        latent_dim=args.latent_dim,
+        net=args.net,
+        hidden=list(args.hidden),
+        likelihood=args.likelihood,
+        beta=args.beta,
+        condition_dim=condition_dim,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        precision=args.precision,
+        devices=args.devices,
+        warmup_steps=args.kl_warmup,
+    )
+
+
+def _check_resume_args(args: argparse.Namespace, spec: RunSpec) -> None:
+    """``--resume`` keeps the run's model and data; only ``--epochs`` may change."""
+    for option in ("model", "data", "latent_dim", "batch_size"):
+        given = getattr(args, option, None)
+        if given is not None and given != getattr(spec, option):
+            raise CLIError(
+                f"--resume: the run was trained with --{option.replace('_', '-')} "
+                f"{getattr(spec, option)}, got {given}; drop the option or start a new run"
+            )
+    if args.epochs is not None:
+        spec.epochs = args.epochs
+
+
+def train_run(
+    spec: RunSpec,
+    run_dir: Path,
+    *,
+    resume: bool,
+    args: argparse.Namespace,
+) -> int:
+    """Train (or resume) the run, then evaluate it and write its report (rank 0)."""
+    from ..training import LinearWarmup
+
+    data = load_data(spec.data)
+    model = build_model(spec)
+    _, loss_kwargs, fit_beta = split_options(spec)
+    beta: Any = fit_beta
+    if spec.warmup_steps > 0 and "beta" in _loss_parameters(model):
+        beta = LinearWarmup(spec.warmup_steps, end=1.0 if fit_beta is None else fit_beta)
+    spec.save(run_dir)
+    trainer = Trainer(
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        beta=beta,
+        loss_kwargs=loss_kwargs,
+        out_dir=run_dir,
+        resume=run_dir if resume else None,
+        seed=spec.seed,
+        precision=spec.precision,
+        devices=spec.devices,
+        accelerator=args.accelerator,
+        strategy="ddp" if spec.devices > 1 else "auto",
+        log_every_n_steps=args.log_every,
+        progress=None if not args.quiet else False,
+        scheduler="cosine" if args.cosine else None,
+    )
+    train = _model_inputs(spec, data.train_x, data.train_y)
+    held_out = _model_inputs(spec, data.test_x, data.test_y)
+    result = trainer.fit(model, train, held_out)
+    if not trainer.fabric.is_global_zero:
+        return 0
+    model = model.to("cpu").eval()
+    _say(f"trained {spec.model} on {spec.data}: {result.steps} steps in {result.wall_time:.1f} s")
+    if result.interrupted:
+        _say(f"interrupted; checkpoint saved to {result.checkpoint}")
+        _say(f"continue with: pyautoencoder train --resume {run_dir}")
+        return 130
+    metrics = _evaluate_and_store(model, spec, data, run_dir, num_samples=args.num_samples)
+    if not args.no_report:
+        report = _write_report(model, spec, data, run_dir, metrics)
+        _say(f"report: {report}")
+    return 0
+
+
+def _loss_parameters(model: nn.Module) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(model.compute_loss).parameters)  # type: ignore[arg-type]
+
+
+def _evaluate_and_store(
+    model: nn.Module, spec: RunSpec, data: DataSplit, run_dir: Path, *, num_samples: int
+) -> dict[str, float]:
+    _, loss_kwargs, _ = split_options(spec)
+    tensors = _model_inputs(spec, data.test_x, data.test_y)
+    metrics = held_out_metrics(model, tensors, loss_kwargs, num_samples=num_samples)
+    atomic_write_json(run_dir / "evaluation.json", {"num_examples": len(data.test_x), **metrics})
+    labels = {
+        "loss": "held-out loss",
+        "elbo": "held-out ELBO (nats)",
+        "log_likelihood": f"held-out log p(x), IWAE bound K={num_samples} (nats)",
+        "reconstruction_error": "reconstruction error (nats)",
+    }
+    for key, value in metrics.items():
+        _say(f"{labels.get(key, key)}: {value:.3f}")
+    return metrics
+
+
+def _write_report(
+    model: nn.Module, spec: RunSpec, data: DataSplit, run_dir: Path, metrics: dict[str, float]
+) -> Path:
+    from ..report import curves_figure, model_figures, write_report
+
+    metrics_file = run_dir / "metrics.jsonl"
+    events = read_metrics(metrics_file) if metrics_file.is_file() else []
+    figures = [curves_figure(events)]
+    if spec.condition_dim is None:
+        figures += model_figures(model, data.test_x, data.test_y)
+    steps = max((int(e.get("step", 0)) for e in events), default=0)
+    summary: dict[str, Any] = {
+        "model": f"{spec.model} (latent_dim={spec.latent_dim}, net={spec.net} {spec.hidden})",
+        "data": f"{spec.data}: {len(data.train_x)} train / {len(data.test_x)} held-out",
+        "likelihood": spec.likelihood,
+        "optimizer steps": steps,
+    }
+    names = {
+        "elbo": "held-out ELBO",
+        "log_likelihood": "held-out log p(x) (IWAE bound)",
+        "loss": "held-out loss",
+        "reconstruction_error": "reconstruction error",
+    }
+    for key, value in metrics.items():
+        summary[names.get(key, key)] = f"{value:.3f} nats"
+    return write_report(run_dir, figures, summary, title=f"{spec.model} on {spec.data}").path
+
+
+# ---------------------------------------------------------------------- handlers
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        run_dir = Path(args.resume)
+        if not run_dir.is_dir():
+            raise CLIError(f"--resume: run folder not found: {run_dir}")
+        spec = RunSpec.load(run_dir)
+        _check_resume_args(args, spec)
+        return train_run(spec, run_dir, resume=True, args=args)
+    if args.model is None or args.data is None:
+        raise CLIError("train needs --model and --data (or --resume RUN)")
+    check_model_name(args.model)
+    _defaults(args)
+    data = load_data(args.data)
+    spec = _spec_from_args(args, data)
+    run_dir = _new_run_dir(args.out, args.name, f"{spec.model}-{data.name.split('.')[0]}")
+    return train_run(spec, run_dir, resume=False, args=args)
+
+
+def _defaults(args: argparse.Namespace) -> None:
+    for option, value in (("latent_dim", 8), ("epochs", 20), ("batch_size", 128)):
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    args.model, args.data = "vae", "digits"
+    data = load_data("digits")
+    spec = _spec_from_args(args, data)
+    run_dir = _new_run_dir(args.out, args.name, "demo")
+    _say(f"training a VAE on the bundled digits ({len(data.train_x)} images) into {run_dir}")
+    started = time.perf_counter()
+    code = train_run(spec, run_dir, resume=False, args=args)
+    _say(f"demo finished in {time.perf_counter() - started:.1f} s")
+    return code
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    run_dir, spec, model, checkpoint = load_run(args.run)
+    _say(f"{spec.model} from {checkpoint}")
+    metrics = _evaluate_and_store(
+        model, spec, load_data(spec.data), run_dir, num_samples=args.num_samples
+    )
+    if args.json:
+        print(json.dumps(metrics))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from ..report import _figures, _views
+
+    _, spec, model, _ = load_run(args.run)
+    if not callable(getattr(model, "sample", None)):
+        raise CLIError(f"model {spec.model!r} has no prior to sample from")
+    shape = _views.image_shape(tuple(spec.input_shape))
+    if shape is None:
+        raise CLIError(f"samples of shape {spec.input_shape} cannot be drawn as images")
+    if args.n < 1:
+        raise CLIError(f"-n must be >= 1, got {args.n}")
+    torch.manual_seed(args.seed)
+    images = _views.to_display(model, _views.sample_prior(model, args.n))
+    cols = max(1, round(args.n**0.5))
+    png = _figures.grid_png(images.float().reshape(-1, *shape), cols=cols)
+    atomic_write_bytes(args.output, png)
+    _say(f"wrote {args.n} samples to {args.output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run_dir, spec, model, _ = load_run(args.run)
+    data = load_data(spec.data)
+    metrics = _evaluate_and_store(model, spec, data, run_dir, num_samples=args.num_samples)
+    _say(f"report: {_write_report(model, spec, data, run_dir, metrics)}")
+    return 0

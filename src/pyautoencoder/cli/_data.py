@@ -1,0 +1,122 @@
+"""``--data`` specs: ``digits``, ``mnist:<dir>``, ``shapes``, or a ``.npy`` / ``.pt`` file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._errors import CLIError, unknown_name
+
+DATA_NAMES = ("digits", "mnist:<dir>", "shapes", "<file.npy>", "<file.pt>")
+
+
+@dataclass
+class DataSplit:
+    """Training and held-out tensors; labels may be ``None``."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor | None
+    test_x: torch.Tensor
+    test_y: torch.Tensor | None
+
+
+def _from_split(name: str, split: Any) -> DataSplit:
+    """Adapt a ``pyautoencoder.data`` split (``train_x, train_y, test_x, test_y``)."""
+    if isinstance(split, torch.Tensor):
+        return _holdout(name, split, None)
+    return DataSplit(
+        name=name,
+        train_x=torch.as_tensor(split.train_x).float(),
+        train_y=None if getattr(split, "train_y", None) is None else torch.as_tensor(split.train_y),
+        test_x=torch.as_tensor(split.test_x).float(),
+        test_y=None if getattr(split, "test_y", None) is None else torch.as_tensor(split.test_y),
+    )
+
+
+def _holdout(name: str, x: torch.Tensor, y: torch.Tensor | None) -> DataSplit:
+    """Hold out every fifth example (``index % 5 == 0``), the MNIST-10k convention."""
+    if x.dim() == 0 or x.shape[0] < 2:
+        raise CLIError(f"data {name} must hold at least 2 examples [N, ...], got {tuple(x.shape)}")
+    if y is not None and (y.dim() != 1 or y.shape[0] != x.shape[0]):
+        raise CLIError(f"labels in {name} must be [N] = [{x.shape[0]}], got {tuple(y.shape)}")
+    held_out = torch.arange(x.shape[0]) % 5 == 0
+    return DataSplit(
+        name=name,
+        train_x=x[~held_out],
+        train_y=None if y is None else y[~held_out],
+        test_x=x[held_out],
+        test_y=None if y is None else y[held_out],
+    )
+
+
+def _as_float_images(x: torch.Tensor, source: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise CLIError(f"{source} must hold a tensor/array of examples, got {type(x).__name__}")
+    if x.dtype == torch.uint8:
+        return x.float() / 255.0
+    if x.dtype == torch.bool:
+        return x.float()
+    if not x.is_floating_point():
+        raise CLIError(f"{source} must hold floats or uint8 images, got dtype {x.dtype}")
+    return x.float()
+
+
+def _load_file(path: Path) -> DataSplit:
+    if not path.is_file():
+        raise CLIError(f"data file not found: {path}")
+    if path.suffix == ".npy":
+        import numpy as np
+
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as error:
+            raise CLIError(f"cannot read {path} as a .npy array without pickle: {error}") from error
+        return _holdout(path.name, _as_float_images(torch.from_numpy(array), str(path)), None)
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError, RuntimeError, EOFError ...
+        first = " ".join(str(error).split())[:200]
+        raise CLIError(
+            f"refusing to load {path}: not a weights-only tensor file ({first})"
+        ) from error
+    labels: torch.Tensor | None = None
+    if isinstance(content, dict):
+        if "x" not in content:
+            raise CLIError(f"{path} holds a dict without an 'x' entry (keys: {sorted(content)})")
+        x, labels = content["x"], content.get("y")
+    elif isinstance(content, (tuple, list)) and content:
+        x = content[0]
+        labels = content[1] if len(content) > 1 else None
+    else:
+        x = content
+    return _holdout(path.name, _as_float_images(x, str(path)), labels)
+
+
+def load_data(spec: str) -> DataSplit:
+    """Resolve a ``--data`` spec; unknown names list the valid ones."""
+    if spec == "digits":
+        from ..data import digits
+
+        return _from_split("digits", digits())
+    if spec.startswith("mnist:"):
+        folder = Path(spec.split(":", 1)[1]).expanduser()
+        if not folder.exists():
+            raise CLIError(f"MNIST folder not found: {folder}")
+        from ..data import mnist_idx
+
+        try:
+            return _from_split("mnist", mnist_idx(folder))
+        except FileNotFoundError as error:
+            raise CLIError(f"no MNIST IDX files in {folder}: {error}") from error
+    if spec == "shapes":
+        from ..data import shapes
+
+        return _from_split("shapes", shapes())
+    if spec.endswith((".npy", ".pt", ".pth")):
+        return _load_file(Path(spec).expanduser())
+    error = unknown_name("data set", spec, ["digits", "mnist", "shapes"])
+    raise CLIError(str(error).split(" Valid")[0] + " Valid: " + ", ".join(DATA_NAMES))

@@ -1,0 +1,140 @@
+"""Run folders: ``run.json`` (how to rebuild model and data), checkpoints, metrics, report.
+
+Layout of ``runs/<name>/``::
+
+    run.json            model name, latent size, network, likelihood, data spec, options
+    metrics.jsonl       one JSON object per logged event (written by the trainer)
+    checkpoints/        step-XXXXXXXX/ folders, best/, and the ``latest`` pointer
+    report.html         figures inline; figures/<name>.png beside it
+    evaluation.json     the last ``pyautoencoder evaluate`` result
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .._io import atomic_write_json
+from ..registry import get_model_entry, list_models
+from ..training import find_checkpoint, load_weights
+from ._errors import CLIError, unknown_name
+
+RUN_FILE = "run.json"
+
+
+@dataclass
+class RunSpec:
+    """Everything needed to rebuild a run's model and data (stored as ``run.json``)."""
+
+    model: str
+    data: str
+    input_shape: list[int]
+    latent_dim: int = 8
+    net: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [256])
+    likelihood: str = "bernoulli"
+    beta: float | None = None
+    condition_dim: int | None = None
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    precision: str = "32-true"
+    devices: int = 1
+    warmup_steps: int = 0
+
+    def save(self, run_dir: Path) -> None:
+        atomic_write_json(run_dir / RUN_FILE, asdict(self))
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunSpec:
+        path = run_dir / RUN_FILE
+        if not path.is_file():
+            raise CLIError(f"not a pyautoencoder run: {run_dir} has no {RUN_FILE}")
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**values)
+        except (ValueError, TypeError) as error:
+            raise CLIError(f"cannot read {path}: {' '.join(str(error).split())}") from error
+
+
+def check_model_name(name: str) -> str:
+    """The registry name of ``name`` (case-insensitive), or a did-you-mean error."""
+    names = list_models()
+    if name.lower() not in names:
+        raise unknown_name("model", name, names)
+    return name.lower()
+
+
+def _init_parameters(cls: type) -> set[str]:
+    return set(inspect.signature(cls.__init__).parameters)
+
+
+def _loss_parameters(cls: type) -> set[str]:
+    return set(inspect.signature(cls.compute_loss).parameters)
+
+
+def split_options(spec: RunSpec) -> tuple[dict[str, Any], dict[str, Any], float | None]:
+    """Route ``likelihood``/``beta`` to the constructor or to ``compute_loss``.
+
+    Returns ``(model_kwargs, loss_kwargs, fit_beta)``: ``fit_beta`` is passed to the trainer
+    when ``compute_loss`` takes ``beta``; otherwise a constructor ``beta`` (beta-TCVAE) gets it.
+    """
+    cls = get_model_entry(spec.model).cls
+    init, loss = _init_parameters(cls), _loss_parameters(cls)
+    model_kwargs: dict[str, Any] = {}
+    loss_kwargs: dict[str, Any] = {}
+    if "likelihood" in init:
+        model_kwargs["likelihood"] = spec.likelihood
+    elif "likelihood" in loss:
+        loss_kwargs["likelihood"] = spec.likelihood
+    if spec.condition_dim is not None and "condition_dim" in init:
+        model_kwargs["condition_dim"] = spec.condition_dim
+    fit_beta = None
+    if spec.beta is not None:
+        if "beta" in loss:
+            fit_beta = spec.beta
+        elif "beta" in init:
+            model_kwargs["beta"] = spec.beta
+        else:
+            raise CLIError(f"--beta does not apply to model {spec.model!r} (it has no KL weight)")
+    return model_kwargs, loss_kwargs, fit_beta
+
+
+def build_model(spec: RunSpec) -> nn.Module:
+    """A fresh model from the run spec through :func:`pyautoencoder.nets.create_model`."""
+    from ..nets import create_model
+
+    model_kwargs, _, _ = split_options(spec)
+    options: dict[str, Any] = {"net": spec.net}
+    if spec.net == "mlp":
+        options["hidden"] = tuple(spec.hidden)
+    else:
+        options["channels"] = tuple(spec.hidden)
+    try:
+        return create_model(
+            spec.model, tuple(spec.input_shape), spec.latent_dim, **options, **model_kwargs
+        )
+    except (TypeError, ValueError) as error:
+        raise CLIError(
+            f"cannot build model {spec.model!r} for input {spec.input_shape}: "
+            f"{' '.join(str(error).split())}"
+        ) from error
+
+
+def load_run(run: str | Path) -> tuple[Path, RunSpec, nn.Module, Path]:
+    """``(run_dir, spec, model with the latest weights, checkpoint folder)``."""
+    run_dir = Path(run)
+    if not run_dir.is_dir():
+        raise CLIError(f"run folder not found: {run_dir}")
+    spec = RunSpec.load(run_dir)
+    checkpoint = find_checkpoint(run_dir)
+    model = build_model(spec)
+    load_weights(model, checkpoint / "model.safetensors")
+    model.eval()
+    return run_dir, spec, model, checkpoint
