@@ -181,6 +181,8 @@ def save_checkpoint(
     """
     root = Path(checkpoint_dir)
     root.mkdir(parents=True, exist_ok=True)
+    for debris in root.glob(".*.partial-*"):  # left by a writer that was killed
+        shutil.rmtree(debris, ignore_errors=True)
     staging = root / f".{name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:

@@ -264,26 +264,30 @@ class Trainer:
             with interrupt_requests(self.request_stop):
                 self._module.train()
                 while not self._finished():
-                    for batch in self._train.epoch(self.epoch, self._batch_in_epoch):
-                        if steps_this_call == cfg.value_check_batches and checks_were_on:
-                            _validation.set_value_checks(False)
-                        self._train_step(batch)
-                        steps_this_call += 1
-                        progress.advance()
-                        self._after_step(progress)
-                        if self._stop_requested or self.step >= self._total_steps:
-                            break
-                    else:
-                        self._end_epoch(progress)
-                        continue
-                    if self._stop_requested:
-                        break
+                    steps_this_call = self._run_epoch(progress, steps_this_call, checks_were_on)
                 self._finish(progress)
         finally:
             _validation.set_value_checks(checks_were_on)
             progress.close()
             log.close()
         return self._result(started)
+
+    def _run_epoch(self, progress: Progress, steps_this_call: int, checks_were_on: bool) -> int:
+        """Run (the rest of) the current epoch; returns the number of steps of this call."""
+        exhausted = True
+        for batch in self._train.epoch(self.epoch, self._batch_in_epoch):
+            if steps_this_call == self.config.value_check_batches and checks_were_on:
+                _validation.set_value_checks(False)
+            self._train_step(batch)
+            steps_this_call += 1
+            progress.advance()
+            self._after_step(progress)
+            if self._stop_requested or self.step >= self._total_steps:
+                exhausted = self._batch_in_epoch == self._per_epoch
+                break
+        if exhausted and not self._stop_requested:
+            self._end_epoch(progress)
+        return steps_this_call
 
     def _finished(self) -> bool:
         if self._stop_requested or self._stopped_early or self.step >= self._total_steps:
