@@ -118,5 +118,5 @@ def load_data(spec: str) -> DataSplit:
         return _from_split("shapes", shapes())
     if spec.endswith((".npy", ".pt", ".pth")):
         return _load_file(Path(spec).expanduser())
-    error = unknown_name("data set", spec, ["digits", "mnist", "shapes"])
-    raise CLIError(str(error).split(" Valid")[0] + " Valid: " + ", ".join(DATA_NAMES))
+    message = str(unknown_name("data set", spec, ["digits", "mnist", "shapes"]))
+    raise CLIError(message.split(" Valid")[0] + " Valid: " + ", ".join(DATA_NAMES))

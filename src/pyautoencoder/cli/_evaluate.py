@@ -34,7 +34,8 @@ def held_out_loss(
             for start in range(0, tensors[0].shape[0], batch_size):
                 batch = tuple(t[start : start + batch_size] for t in tensors)
                 x, extra = unpack(batch)
-                objective = model.compute_loss(x, model(x, *extra), **loss_kwargs).objective
+                compute_loss: Any = model.compute_loss
+                objective = compute_loss(x, model(x, *extra), **loss_kwargs).objective
                 total += objective.double() * x.shape[0]
                 count += x.shape[0]
     finally:

@@ -72,10 +72,10 @@ def check_model_name(name: str) -> str:
 
 
 def _init_parameters(cls: type) -> set[str]:
-    return set(inspect.signature(cls.__init__).parameters)
+    return set(inspect.signature(cls).parameters)
 
 
-def _loss_parameters(cls: type) -> set[str]:
+def _loss_parameters(cls: Any) -> set[str]:
     return set(inspect.signature(cls.compute_loss).parameters)
 
 

@@ -17,9 +17,10 @@ from ._checkpoint import (
     save_weights,
 )
 from ._config import FitResult, NonFiniteLossError, TrainerConfig
+from ._fit import fit
 from ._logging import read_metrics
 from ._schedules import BetaSchedule, ConstantBeta, CyclicalBeta, LinearWarmup
-from ._trainer import Trainer, fit
+from ._trainer import Trainer
 
 __all__ = [
     "BetaSchedule",

@@ -172,8 +172,9 @@ class LoaderBatches:
         if self._generator is not None:
             self._generator.manual_seed(epoch_seed(self._seed, epoch))
         sampler = getattr(self._loader, "sampler", self._sampler)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(epoch)
+        set_epoch = getattr(sampler, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
         for index, batch in enumerate(self._loader):
             if index >= start_batch:
                 yield as_batch(batch)

@@ -41,6 +41,11 @@ class RunningMeans:
     def empty(self) -> bool:
         return self._weight == 0
 
+    @property
+    def weight(self) -> float:
+        """Total weight (steps, or examples) accumulated since the last reset."""
+        return self._weight
+
     def stacked(self) -> tuple[list[str], torch.Tensor | None]:
         """Metric names and their means as one ``[M]`` tensor (still on the device)."""
         names = list(self._sums)

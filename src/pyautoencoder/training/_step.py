@@ -111,5 +111,6 @@ class TrainingStep(nn.Module):
         x, extra = self.batch_fn(batch)
         output = self.model(x, *extra, **self.forward_kwargs)
         loss_kwargs = self.loss_kwargs if beta is None else {**self.loss_kwargs, "beta": beta}
-        result = self.model.compute_loss(x, output, **loss_kwargs)
+        compute_loss: Callable[..., Any] = self.model.compute_loss  # type: ignore[assignment]
+        result = compute_loss(x, output, **loss_kwargs)
         return result.objective, result.diagnostics

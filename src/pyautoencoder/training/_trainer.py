@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,11 @@ from ._checkpoint import (
 )
 from ._config import FitResult, NonFiniteLossError, TrainerConfig
 from ._logging import MetricsLog, Progress, RunningMeans, read_metrics, to_floats
+from ._monitor import EarlyStopping, NonFiniteGuard, validation_metrics
 from ._optim import make_optimizer, make_scheduler
 from ._schedules import as_beta_schedule
 from ._setup import (
     default_loggers,
-    forked_rng,
     has_lazy_parameters,
     import_fabric,
     interrupt_requests,
@@ -39,7 +39,7 @@ from ._setup import (
 )
 from ._step import TrainingStep, accepts_keyword, check_keywords, default_batch_fn
 
-_VAL_SEED_OFFSET = 7919
+_VAL_SEED = 7919
 
 
 class Trainer:
@@ -79,6 +79,28 @@ class Trainer:
         if cfg.restore_best and val_data is None:
             raise ValueError("restore_best needs val_data")
         started = time.perf_counter()
+        self.fabric = self._launch_fabric()
+        self.model = model
+        resume = None
+        if cfg.resume is not None:
+            checkpoint = find_checkpoint(cfg.resume)
+            resume = (checkpoint, load_trainer_state(checkpoint / STATE_FILE))
+        torch.manual_seed(cfg.seed)
+        self._train = make_batch_source(train_data, self.fabric, cfg, train=True)
+        self._val = (
+            None if val_data is None else make_batch_source(val_data, self.fabric, cfg, train=False)
+        )
+        self._setup_model(model, None if resume is None else resume[0])
+        self._setup_optimization(model)
+        self._init_run_state()
+        if resume is not None:
+            self._apply_resume_state(*resume)
+        elif self.fabric.global_rank > 0:
+            torch.manual_seed(cfg.seed + self.fabric.global_rank)  # independent sampling noise
+        return self._run(started)
+
+    def _launch_fabric(self) -> Any:
+        cfg = self.config
         fabric = import_fabric()(
             accelerator=cfg.accelerator,
             devices=cfg.devices,
@@ -88,28 +110,26 @@ class Trainer:
             loggers=default_loggers(cfg),
         )
         fabric.launch()
-        self.fabric = fabric
-        self.model = model
-        resume = self._load_resume_state() if cfg.resume is not None else None
-        torch.manual_seed(cfg.seed)
-        self._train = make_batch_source(train_data, fabric, cfg, train=True)
-        self._val = (
-            None if val_data is None else make_batch_source(val_data, fabric, cfg, train=False)
-        )
+        return fabric
+
+    def _setup_model(self, model: nn.Module, checkpoint: Path | None) -> None:
+        """Materialise lazy layers, load resumed weights, wrap forward + loss for Fabric."""
+        cfg = self.config
         batch_fn = cfg.batch_fn or default_batch_fn(model)
-        first = next(self._train.epoch(0))
-        model.to(fabric.device)
+        model.to(self.fabric.device)
         if has_lazy_parameters(model):
-            materialize(model, batch_fn, first)
-        if resume is not None:
-            load_weights(model, resume[0] / WEIGHTS_FILE)
+            materialize(model, batch_fn, next(self._train.epoch(0)))
+        if checkpoint is not None:
+            load_weights(model, checkpoint / WEIGHTS_FILE)
         self._prepare_objective(model)
         step_module: nn.Module = TrainingStep(model, batch_fn, cfg.forward_kwargs, cfg.loss_kwargs)
         if cfg.compile:
-            step_module = torch.compile(
-                step_module, **(cfg.compile if isinstance(cfg.compile, dict) else {})
-            )  # type: ignore[assignment]
-        self._module = fabric.setup_module(step_module)
+            options = cfg.compile if isinstance(cfg.compile, dict) else {}
+            step_module = torch.compile(step_module, **options)  # type: ignore[assignment]
+        self._module = self.fabric.setup_module(step_module)
+
+    def _setup_optimization(self, model: nn.Module) -> None:
+        cfg = self.config
         optimizer = make_optimizer(
             cfg.optimizer,
             model.parameters(),
@@ -117,7 +137,7 @@ class Trainer:
             weight_decay=cfg.weight_decay,
             extra=cfg.optimizer_kwargs,
         )
-        self._optimizer = fabric.setup_optimizers(optimizer)
+        self._optimizer = self.fabric.setup_optimizers(optimizer)
         self._total_steps = self._count_total_steps()
         self._scheduler = make_scheduler(
             cfg.scheduler, optimizer, self._total_steps, cfg.warmup_steps
@@ -125,20 +145,15 @@ class Trainer:
         self._schedule = (
             None if self._beta_schedule is None else self._beta_schedule.bind(self._total_steps)
         )
-        self._beta = torch.zeros((), device=fabric.device)
-        self._init_run_state()
-        if resume is not None:
-            self._apply_resume_state(resume[0], resume[1])
-        elif fabric.global_rank > 0:
-            torch.manual_seed(cfg.seed + fabric.global_rank)  # independent sampling noise
-        return self._run(started)
+        self._beta = torch.zeros((), device=self.fabric.device)
 
     def _prepare_objective(self, model: nn.Module) -> None:
         cfg = self.config
-        check_keywords(model.compute_loss, cfg.loss_kwargs, f"{type(model).__name__}.compute_loss")
+        compute_loss: Callable[..., Any] = model.compute_loss  # type: ignore[assignment]
+        check_keywords(compute_loss, cfg.loss_kwargs, f"{type(model).__name__}.compute_loss")
         check_keywords(model.forward, cfg.forward_kwargs, f"{type(model).__name__}.forward")
         self._beta_schedule = as_beta_schedule(cfg.beta)
-        if self._beta_schedule is not None and not accepts_keyword(model.compute_loss, "beta"):
+        if self._beta_schedule is not None and not accepts_keyword(compute_loss, "beta"):
             raise TypeError(
                 f"beta was given but {type(model).__name__}.compute_loss takes no beta argument "
                 "(set the weight in the model's constructor instead)"
@@ -165,15 +180,15 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self._batch_in_epoch = 0
-        self._best: float | None = None
-        self._best_step: int | None = None
-        self._bad_evals = 0
+        cfg = self.config
+        self._stopping = EarlyStopping(
+            cfg.monitor, cfg.mode, cfg.early_stopping_patience, cfg.min_delta
+        )
         self._best_state: dict[str, torch.Tensor] | None = None
         self._stopped_early = False
         self._train_means = RunningMeans()
         self._beta_sum = 0.0
-        self._first_bad = torch.full((), -1, dtype=torch.long, device=self.fabric.device)
-        self._step_counter = torch.zeros((), dtype=torch.long, device=self.fabric.device)
+        self._guard = NonFiniteGuard(self.fabric.device)
         self._last_train: dict[str, float] = {}
         self._last_train_step = 0
         self._last_val: dict[str, float] = {}
@@ -182,10 +197,6 @@ class Trainer:
         self._events: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ resume
-    def _load_resume_state(self) -> tuple[Path, dict[str, Any]]:
-        checkpoint = find_checkpoint(self.config.resume)  # type: ignore[arg-type]
-        return checkpoint, load_trainer_state(checkpoint / STATE_FILE)
-
     def _apply_resume_state(self, checkpoint: Path, state: dict[str, Any]) -> None:
         run = state.get("run", {})
         expected = {
@@ -211,15 +222,12 @@ class Trainer:
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
         self._batch_in_epoch = int(state["batch_in_epoch"])
-        stopping = state.get("early_stopping", {})
-        self._best = stopping.get("best")
-        self._best_step = stopping.get("best_step")
-        self._bad_evals = int(stopping.get("bad_evals", 0))
+        self._stopping.load_state_dict(state.get("early_stopping", {}))
         restore_rng(state["rng"], self.fabric.device)
         if self.fabric.global_rank > 0:
             torch.manual_seed(self.config.seed + self.fabric.global_rank + self.step)
         self._checkpoint_step = self.step
-        self._step_counter.fill_(self.step)
+        self._guard.start_at(self.step)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -230,11 +238,7 @@ class Trainer:
             "optimizer": self._optimizer.state_dict(),
             "scheduler": None if self._scheduler is None else self._scheduler.state_dict(),
             "rng": rng_snapshot(self.fabric.device),
-            "early_stopping": {
-                "best": self._best,
-                "best_step": self._best_step,
-                "bad_evals": self._bad_evals,
-            },
+            "early_stopping": self._stopping.state_dict(),
             "run": {
                 "model_class": type(self.model).__qualname__,
                 "num_train_examples": self._train.num_examples,
@@ -305,8 +309,8 @@ class Trainer:
         objective, diagnostics = self._module(batch, beta)
         loss = objective.detach()
         if self.config.check_finite == "step" and not bool(torch.isfinite(loss)):
-            self._first_bad.fill_(self.step)
-            self._raise_non_finite()
+            self._guard.mark(self.step)
+            self._raise_non_finite(self.step + 1)
         self.fabric.backward(objective)
         if self.config.gradient_clip_val is not None:
             clip = self.config.gradient_clip_val
@@ -321,11 +325,7 @@ class Trainer:
         self._optimizer.step()
         if self._scheduler is not None:
             self._scheduler.step()
-        bad = ~torch.isfinite(loss)
-        self._first_bad = torch.where(
-            bad & (self._first_bad < 0), self._step_counter, self._first_bad
-        )
-        self._step_counter += 1
+        self._guard.record(loss)
         self._train_means.add({"loss": loss, **diagnostics})
         self.step += 1
         self._batch_in_epoch += 1
@@ -377,12 +377,9 @@ class Trainer:
         return values
 
     def _check_finite(self) -> None:
-        first_bad = self._first_bad
-        if self.fabric.world_size > 1:
-            first_bad = self.fabric.all_gather(first_bad).max()  # the same on every rank
-            self._first_bad = first_bad
-        if int(first_bad) >= 0:
-            self._raise_non_finite()
+        bad_step = self._guard.first_bad_step(self.fabric)
+        if bad_step is not None:
+            self._raise_non_finite(bad_step)
 
     def _log_train(self, progress: Progress) -> None:
         self._check_finite()
@@ -409,8 +406,7 @@ class Trainer:
             if hook is not None:
                 hook(self, event, metrics)
 
-    def _raise_non_finite(self) -> None:
-        bad_step = int(self._first_bad) + 1
+    def _raise_non_finite(self, bad_step: int) -> None:
         last = ", ".join(f"{k}={v:.6g}" for k, v in self._last_train.items()) or "none logged"
         where = (
             f"the last good checkpoint {self._last_checkpoint} is intact"
@@ -427,60 +423,23 @@ class Trainer:
     def _validate(self) -> None:
         if self._val is None:
             return
-        means = RunningMeans()
         beta = None
         if self._schedule is not None:
             # The schedule's final weight: the monitored loss stays comparable during warm-up.
             beta = torch.tensor(self._schedule(self._total_steps), device=self.fabric.device)
-        self._module.eval()
-        seed = self.config.seed + _VAL_SEED_OFFSET
-        try:
-            with torch.no_grad(), forked_rng(self.fabric.device, seed):
-                for batch in self._val.epoch(0):
-                    objective, diagnostics = self._module(batch, beta)
-                    means.add({"loss": objective, **diagnostics}, weight=float(batch[0].shape[0]))
-        finally:
-            self._module.train()
-        names, stacked = means.stacked()
-        if stacked is not None and self.fabric.world_size > 1:
-            weight = torch.tensor(means._weight, device=stacked.device)
-            total = self.fabric.all_reduce(
-                torch.cat([stacked * weight, weight[None]]), reduce_op="sum"
-            )
-            stacked = total[:-1] / total[-1]
-        metrics = to_floats(names, stacked)
+        metrics = validation_metrics(
+            self._module, self._val.epoch(0), self.fabric, beta, self.config.seed + _VAL_SEED
+        )
         self._last_val = {**metrics, "step": self.step}
         self._emit("val", metrics)
-        self._update_early_stopping(metrics)
-
-    def _update_early_stopping(self, metrics: dict[str, float]) -> None:
-        cfg = self.config
-        key = cfg.monitor.split("/", 1)[1]
-        if key not in metrics:
-            raise ValueError(
-                f"monitor={cfg.monitor!r} is not a validation metric; available: "
-                f"{', '.join('val/' + name for name in metrics)}"
-            )
-        value = metrics[key]
-        sign = 1.0 if cfg.mode == "min" else -1.0
-        improved = math.isfinite(value) and (
-            self._best is None or sign * (self._best - value) > cfg.min_delta
-        )
-        if improved:
-            self._best, self._best_step, self._bad_evals = value, self.step, 0
-            if cfg.restore_best:
+        if self._stopping.update(metrics, self.step):
+            if self.config.restore_best:
                 self._best_state = {
                     k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
                 }
-            if cfg.out_dir is not None:
+            if self.config.out_dir is not None:
                 self._checkpoint(name="best")
-            return
-        self._bad_evals += 1
-        if (
-            cfg.early_stopping_patience is not None
-            and self._bad_evals >= cfg.early_stopping_patience
-        ):
-            self._stopped_early = True
+        self._stopped_early = self._stopping.should_stop
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self, name: str | None = None) -> None:
@@ -519,8 +478,8 @@ class Trainer:
             history=history,
             train_metrics=dict(self._last_train),
             val_metrics=val,
-            best_metric=self._best,
-            best_step=self._best_step,
+            best_metric=self._stopping.best,
+            best_step=self._stopping.best_step,
             stopped_early=self._stopped_early,
             interrupted=self._interrupted,
             checkpoint=self._last_checkpoint,
@@ -531,42 +490,3 @@ class Trainer:
             if hook is not None:
                 hook(self, result)
         return result
-
-
-def fit(model: nn.Module, train_data: object, val_data: object = None, **options: Any) -> FitResult:
-    r"""Train ``model`` with Lightning Fabric and return a :class:`FitResult`.
-
-    Every step computes ``output = model(x, *extra, **forward_kwargs)`` and minimises
-    ``model.compute_loss(x, output, **loss_kwargs).objective`` (for the VAE family the negative
-    beta-ELBO, Kingma & Welling 2014, eq. 10); ``beta`` (a number or a
-    :class:`~pyautoencoder.training.BetaSchedule`) is passed as a 0-dim tensor.
-
-    Parameters
-    ----------
-    model : nn.Module
-        Any model of the library (``forward`` + ``compute_loss``). Lazy layers are initialised
-        from the first batch.
-    train_data
-        In-memory data (a tensor ``[N, ...]``, a tuple of tensors such as ``(x, y)``, a
-        ``TensorDataset`` or ``pyautoencoder.data.TensorBatches``) is batched by index slicing
-        on the device; a ``Dataset`` or ``DataLoader`` goes through a ``DataLoader``.
-    val_data
-        Same forms; evaluated every ``val_every_n_steps`` steps or at the end of each epoch.
-    **options
-        The fields of :class:`TrainerConfig` (``epochs``, ``batch_size``, ``lr``, ``beta``,
-        ``out_dir``, ``resume``, ``precision``, ``devices`` ...).
-
-    Returns
-    -------
-    FitResult
-        The trained model, step counts, logged history and best validation metric.
-
-    Raises
-    ------
-    NonFiniteLossError
-        When the loss becomes NaN or inf; the message names the step and the last finite
-        diagnostics, and the last checkpoint is left untouched.
-    CheckpointError
-        When ``resume`` points to a missing, corrupted, unsafe or incompatible checkpoint.
-    """
-    return Trainer(**options).fit(model, train_data, val_data)
