@@ -274,6 +274,25 @@ def test_gradient_clipping_and_compile_run(data) -> None:
     assert result.steps == 3 and torch.isfinite(torch.tensor(result.train_metrics["loss"]))
 
 
+def test_bf16_mixed_precision_trains_on_cpu(data) -> None:
+    train, val = data
+    result = fit(make_vae(), train, val, epochs=2, batch_size=40, precision="bf16-mixed", **QUIET)
+    assert result.steps == 6
+    assert all(
+        torch.isfinite(p).all() and p.dtype == torch.float32 for p in result.model.parameters()
+    )
+    assert torch.isfinite(torch.tensor(result.val_metrics["loss"]))
+
+
+def test_a_trainer_can_fit_again_after_an_interrupt(data) -> None:
+    train, _ = data
+    trainer = Trainer(epochs=1, batch_size=40, callbacks=[_InterruptAt(1)], **QUIET)
+    assert trainer.fit(make_vae(), train).interrupted
+    trainer.config.callbacks = ()
+    again = trainer.fit(make_vae(), train)
+    assert not again.interrupted and again.steps == 3
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

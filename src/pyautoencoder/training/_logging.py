@@ -21,20 +21,31 @@ from .._io import atomic_write_text
 class RunningMeans:
     """Running sums of 0-dim tensors, averaged and read in one host transfer.
 
-    ``add`` accepts weighted values (``weight`` is the number of examples a value stands for),
-    so validation averages over examples, not batches.
+    The values of one call are stacked into one ``[M]`` tensor and added in one op (two
+    kernel launches per step whatever the number of diagnostics). ``add`` accepts a
+    ``weight`` (the number of examples a value stands for), so validation averages over
+    examples, not batches.
     """
 
     def __init__(self) -> None:
-        self._sums: dict[str, torch.Tensor] = {}
+        self._names: tuple[str, ...] = ()
+        self._sum: torch.Tensor | None = None
         self._weight = 0.0
 
     def add(self, values: dict[str, torch.Tensor], weight: float = 1.0) -> None:
         """Accumulate detached scalars (no sync)."""
-        for name, value in values.items():
-            contribution = value.detach().float() * weight
-            previous = self._sums.get(name)
-            self._sums[name] = contribution if previous is None else previous + contribution
+        names = tuple(values)
+        stacked = torch.stack([v.detach().float() for v in values.values()])
+        if weight != 1.0:
+            stacked = stacked * weight
+        if self._sum is None:
+            self._names, self._sum = names, stacked
+        elif names == self._names:
+            self._sum = self._sum + stacked
+        else:
+            raise ValueError(
+                f"the diagnostics changed between steps: {list(self._names)} then {list(names)}"
+            )
         self._weight += weight
 
     @property
@@ -48,13 +59,12 @@ class RunningMeans:
 
     def stacked(self) -> tuple[list[str], torch.Tensor | None]:
         """Metric names and their means as one ``[M]`` tensor (still on the device)."""
-        names = list(self._sums)
-        if not names:
-            return names, None
-        return names, torch.stack([self._sums[n] for n in names]) / self._weight
+        if self._sum is None:
+            return [], None
+        return list(self._names), self._sum / self._weight
 
     def reset(self) -> None:
-        self._sums.clear()
+        self._names, self._sum = (), None
         self._weight = 0.0
 
 

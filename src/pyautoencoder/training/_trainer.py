@@ -79,6 +79,7 @@ class Trainer:
         if cfg.restore_best and val_data is None:
             raise ValueError("restore_best needs val_data")
         started = time.perf_counter()
+        self._stop_requested = self._interrupted = False
         self.fabric = self._launch_fabric()
         self.model = model
         resume = None
