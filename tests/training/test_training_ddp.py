@@ -26,7 +26,7 @@ _SCRIPT = textwrap.dedent(
     model = VAE(nn.Sequential(nn.Linear(12, 16), nn.Tanh()), nn.Linear(3, 12), 3)
     x = torch.rand(96, 12, generator=torch.Generator().manual_seed(1))
     result = fit(
-        model, x, x[:20], epochs=2, batch_size=8, accelerator="cpu", devices=2, strategy="ddp",
+        model, x, x[:21], epochs=2, batch_size=8, accelerator="cpu", devices=2, strategy="ddp",
         progress=False, log_every_n_steps=3, out_dir=out,
     )
     rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -56,5 +56,8 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path: Path) -> None:
     assert rank0.keys() == rank1.keys()
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     # 96 examples over 2 ranks = 48 each = 6 batches of 8 per epoch, 2 epochs.
-    assert "rank 0 steps 12" in completed.stdout and "rank 1 steps 12" in completed.stdout
+    lines = sorted(line for line in completed.stdout.splitlines() if line.startswith("rank "))
+    assert [line.split(" val ")[0] for line in lines] == ["rank 0 steps 12", "rank 1 steps 12"]
+    # 21 validation examples split 11 / 10 over the ranks, all-reduced to the same mean.
+    assert lines[0].split(" val ")[1] == lines[1].split(" val ")[1]
     assert (tmp_path / "checkpoints" / "latest").read_text().strip() == "step-00000012"

@@ -73,6 +73,9 @@ class InMemoryBatches:
         Drop the last incomplete batch (keeps shapes static for ``torch.compile``).
     rank, world_size : int
         This process and the number of processes; each takes its shard of every epoch.
+    even_shards : bool
+        Trim the epoch so that every rank gets the same number of examples (needed for
+        training, where each step synchronises gradients); validation keeps every example.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class InMemoryBatches:
         drop_last: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        even_shards: bool = True,
     ) -> None:
         if not tensors:
             raise ValueError("tensors must hold at least one tensor")
@@ -103,8 +107,9 @@ class InMemoryBatches:
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
-        self._shard_size = self._n // world_size
-        if self._shard_size == 0:
+        self._usable = self._n // world_size * world_size if even_shards else self._n
+        self._shard_size = len(range(rank, self._usable, world_size))
+        if self._shard_size == 0 and even_shards:
             raise ValueError(f"{self._n} example(s) cannot be split over {world_size} processes")
 
     def batches_per_epoch(self) -> int | None:
@@ -121,8 +126,7 @@ class InMemoryBatches:
             order = torch.randperm(self._n, generator=generator)
         else:
             order = torch.arange(self._n)
-        usable = self._shard_size * self.world_size
-        return order[:usable][self.rank :: self.world_size]
+        return order[: self._usable][self.rank :: self.world_size]
 
     def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
         indices = self._epoch_indices(epoch)

@@ -18,15 +18,17 @@ def validation_metrics(
 ) -> dict[str, float]:
     """Example-weighted means of the loss and diagnostics over ``batches``.
 
-    Runs under ``no_grad`` in eval mode with the global RNG seeded to ``seed`` (so every
-    validation of a run draws the same posterior noise) and restored afterwards, leaving the
-    training RNG untouched. With several processes the sums are all-reduced: every rank gets
-    the same numbers, read with one host sync.
+    ``module`` is the unwrapped training step (not the strategy's wrapper, so ranks with
+    different numbers of batches run no collectives); Fabric's autocast applies the run's
+    precision. Runs under ``no_grad`` in eval mode with the global RNG seeded to ``seed`` (so
+    every validation of a run draws the same posterior noise) and restored afterwards, leaving
+    the training RNG untouched. With several processes the sums are all-reduced: every rank
+    gets the same numbers, read with one host sync.
     """
     means = RunningMeans()
     module.eval()
     try:
-        with torch.no_grad(), forked_rng(fabric.device, seed):
+        with torch.no_grad(), forked_rng(fabric.device, seed), fabric.autocast():
             for batch in batches:
                 objective, diagnostics = module(batch, beta)
                 means.add({"loss": objective, **diagnostics}, weight=float(batch[0].shape[0]))

@@ -64,6 +64,7 @@ def make_batch_source(
             drop_last=config.drop_last and train,
             rank=fabric.global_rank,
             world_size=fabric.world_size,
+            even_shards=train,
         )
     loader, generator = make_loader(
         data,

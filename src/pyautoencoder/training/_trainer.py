@@ -57,12 +57,13 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.fabric: Any = None
-        self._stop_requested = False
+        self._stop_requested = False  # agreed by every process: the loop stops
+        self._stop_pending = False  # asked in this process (Ctrl-C, a callback)
         self._interrupted = False
 
     def request_stop(self, *, interrupted: bool = True) -> None:
         """Stop at the next step boundary (saving a checkpoint, as for Ctrl-C)."""
-        self._stop_requested = True
+        self._stop_pending = True
         self._interrupted = self._interrupted or interrupted
 
     # ------------------------------------------------------------------ set-up
@@ -79,7 +80,7 @@ class Trainer:
         if cfg.restore_best and val_data is None:
             raise ValueError("restore_best needs val_data")
         started = time.perf_counter()
-        self._stop_requested = self._interrupted = False
+        self._stop_requested = self._stop_pending = self._interrupted = False
         self.fabric = self._launch_fabric()
         self.model = model
         resume = None
@@ -127,6 +128,7 @@ class Trainer:
         if cfg.compile:
             options = cfg.compile if isinstance(cfg.compile, dict) else {}
             step_module = torch.compile(step_module, **options)  # type: ignore[assignment]
+        self._step_module = step_module  # unwrapped: validation runs no collectives
         self._module = self.fabric.setup_module(step_module)
 
     def _setup_optimization(self, model: nn.Module) -> None:
@@ -337,8 +339,10 @@ class Trainer:
             hook = getattr(callback, "on_step_end", None)
             if hook is not None:
                 hook(self, self.step)
-        if self.fabric.world_size > 1 and self.step % cfg.log_every_n_steps == 0:
-            flag = torch.tensor(float(self._stop_requested), device=self.fabric.device)
+        if self.fabric.world_size == 1:
+            self._stop_requested = self._stop_pending
+        elif self.step % cfg.log_every_n_steps == 0:  # all processes agree at log intervals
+            flag = torch.tensor(float(self._stop_pending), device=self.fabric.device)
             self._stop_requested = bool(self.fabric.all_reduce(flag, reduce_op="sum") > 0)
         if self.step % cfg.log_every_n_steps == 0:
             self._log_train(progress)
@@ -429,7 +433,7 @@ class Trainer:
             # The schedule's final weight: the monitored loss stays comparable during warm-up.
             beta = torch.tensor(self._schedule(self._total_steps), device=self.fabric.device)
         metrics = validation_metrics(
-            self._module, self._val.epoch(0), self.fabric, beta, self.config.seed + _VAL_SEED
+            self._step_module, self._val.epoch(0), self.fabric, beta, self.config.seed + _VAL_SEED
         )
         self._last_val = {**metrics, "step": self.step}
         self._emit("val", metrics)
