@@ -28,7 +28,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     group.add_argument(
         "--likelihood", default="bernoulli", help="observation model p(x|z) (bernoulli)"
     )
-    group.add_argument("--epochs", type=int, default=60 if demo else None, help="epochs")
+    group.add_argument("--epochs", type=int, default=100 if demo else None, help="epochs")
     group.add_argument(
         "--batch-size", type=int, default=64 if demo else None, help="batch size per device"
     )
@@ -37,7 +37,12 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     group.add_argument(
         "--kl-warmup", type=int, default=0, metavar="STEPS", help="linear KL warm-up steps (0)"
     )
-    group.add_argument("--cosine", action="store_true", help="cosine learning-rate decay")
+    group.add_argument(
+        "--cosine",
+        action=argparse.BooleanOptionalAction,
+        default=demo,
+        help=f"cosine learning-rate decay ({'on' if demo else 'off'})",
+    )
     group.add_argument("--seed", type=int, default=0, help="random seed (0)")
     run = parser.add_argument_group("execution and output")
     run.add_argument("--accelerator", default="auto", help="cpu, cuda, mps or auto (auto)")

@@ -119,6 +119,6 @@ class NonFiniteGuard:
         """The 1-based number of the first non-finite step on any rank, or ``None``."""
         first_bad = self._first_bad
         if fabric.world_size > 1:
-            first_bad = fabric.all_gather(first_bad).max()  # the same on every rank
+            first_bad = fabric.all_reduce(first_bad, reduce_op="max")  # the same on all ranks
         value = int(first_bad)
         return None if value < 0 else value + 1
