@@ -53,7 +53,8 @@ def held_out_metrics(
 ) -> dict[str, float]:
     """The numbers ``pyautoencoder evaluate`` prints, in nats per example.
 
-    ``loss``: the training objective at ``beta = 1``; for models with a posterior also
+    ``loss``: the training objective (``beta = 1`` for models whose ``compute_loss`` takes
+    ``beta``); for models with a posterior also
     ``elbo`` (:func:`pyautoencoder.evaluation.elbo`, one sample), ``log_likelihood`` (the
     ``num_samples``-sample importance-weighted estimate of Burda et al. 2016, eq. 8, through
     :func:`pyautoencoder.evaluation.log_likelihood_estimate`) and ``reconstruction_error``.
