@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 
 from .._validation import check_nonempty_batch, check_tensor
-from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+from ..distributions._likelihood import (
+    Likelihood,
+    LikelihoodType,
+    get_likelihood,
+    same_shape_likelihood,
+)
 
 
 def reconstruction_log_likelihood(
@@ -21,7 +26,11 @@ def reconstruction_log_likelihood(
     check_tensor(x, "x")
     check_tensor(x_hat, "x_hat")
     check_nonempty_batch(x)
-    if not isinstance(likelihood, Likelihood) and x.shape != x_hat.shape:
+    if (
+        not isinstance(likelihood, Likelihood)
+        and same_shape_likelihood(likelihood)
+        and x.shape != x_hat.shape
+    ):
         raise ValueError(
             f"x and output.x_hat must have the same shape, got x {tuple(x.shape)} and "
             f"x_hat {tuple(x_hat.shape)}"
