@@ -1,0 +1,410 @@
+r"""The vector-quantisation layer of VQ-VAE, usable on its own.
+
+van den Oord, Vinyals & Kavukcuoglu (2017), *Neural discrete representation learning*:
+nearest-code lookup, straight-through gradients, codebook and commitment losses (eq. 3), and the
+exponential-moving-average codebook of their appendix A.1 (also Razavi, van den Oord & Vinyals
+2019, *Generating diverse high-fidelity images with VQ-VAE-2*, appendix).
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._base import ModelOutput
+from .._validation import (
+    check_floating,
+    check_nonempty_batch,
+    check_positive_int,
+    check_tensor,
+    check_weight,
+    value_checks_enabled,
+)
+
+
+@dataclass(slots=True, repr=False)
+class VectorQuantizerOutput(ModelOutput):
+    """What :class:`VectorQuantizer` returns for an input ``z`` of shape ``[B, D, *S]``.
+
+    Attributes
+    ----------
+    quantized : torch.Tensor
+        ``[B, D, *S]``: the chosen codes with straight-through gradients (their value is the
+        code, their gradient w.r.t. ``z`` is the identity).
+    indices : torch.Tensor
+        ``[B, *S]`` (``int64``): the index of the code chosen at each position.
+    loss : torch.Tensor
+        0-dim: ``codebook_loss`` (only when the codebook is learned by gradient) plus
+        ``beta * commitment_loss``; add it to the reconstruction term.
+    codebook_loss : torch.Tensor
+        0-dim ``mean_b sum ||sg[z] - e||^2``; carries gradient to the codebook (zero gradient,
+        reported only, with the EMA codebook).
+    commitment_loss : torch.Tensor
+        0-dim ``mean_b sum ||z - sg[e]||^2``; carries gradient to the encoder.
+    perplexity : torch.Tensor
+        Detached 0-dim ``exp(H(p))`` of the batch's code frequencies ``p`` (1 = a single code is
+        used, ``num_codes`` = all codes equally often).
+    codes_used : torch.Tensor
+        Detached 0-dim fraction of the codebook chosen at least once in the batch.
+    """
+
+    quantized: torch.Tensor
+    indices: torch.Tensor
+    loss: torch.Tensor
+    codebook_loss: torch.Tensor
+    commitment_loss: torch.Tensor
+    perplexity: torch.Tensor
+    codes_used: torch.Tensor
+
+
+def _flatten_codes(z: torch.Tensor) -> torch.Tensor:
+    """``[B, D, *S] -> [B * prod(S), D]`` (channel-first to one row per position)."""
+    return z.movedim(1, -1).reshape(-1, z.shape[1])
+
+
+def _unflatten_codes(flat: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_flatten_codes`: ``[N, D] -> `` the shape of ``like`` ``[B, D, *S]``."""
+    channels_last = (like.shape[0], *like.shape[2:], like.shape[1])
+    return flat.reshape(channels_last).movedim(-1, 1)
+
+
+def _sum_per_example_mean(values: torch.Tensor) -> torch.Tensor:
+    """Sum over every non-batch dimension, mean over the batch: ``[B, ...] -> []``."""
+    return values.reshape(values.shape[0], -1).sum(dim=1).mean()
+
+
+class VectorQuantizer(nn.Module):
+    r"""Replace each ``D``-vector of the input by its nearest code of a learned codebook.
+
+    Input ``z`` is ``[B, D]`` (one code per example) or channel-first ``[B, D, *S]`` (feature
+    maps ``[B, D, H, W]``, sequences ``[B, D, T]``: one code per position); ``D = code_dim``.
+    With codebook ``e [K, D]``, each position gets ``k = argmin_j ||z - e_j||^2`` and the output
+    is ``e_k`` with the straight-through estimator ``z + sg[e_k - z]`` (its gradient w.r.t.
+    ``z`` is the identity; ``sg`` = stop gradient). The losses of van den Oord et al. (2017,
+    eq. 3), each summed over the code elements of an example and averaged over the batch:
+
+    .. math::
+
+        \mathcal{L}_{\text{codebook}} = \lVert \mathrm{sg}[z] - e_k \rVert_2^2, \qquad
+        \mathcal{L}_{\text{commit}} = \lVert z - \mathrm{sg}[e_k] \rVert_2^2, \qquad
+        \texttt{loss} = \mathcal{L}_{\text{codebook}} + \beta\,\mathcal{L}_{\text{commit}}.
+
+    **EMA codebook** (``ema=True``, the default; van den Oord et al. 2017, appendix A.1; Razavi
+    et al. 2019): the codebook is not trained by gradient (``loss`` drops the codebook term)
+    but updated in each training-mode forward from the ``n_k`` vectors assigned to code ``k``,
+
+    .. math::
+
+        N_k \leftarrow \gamma N_k + (1 - \gamma) n_k, \quad
+        m_k \leftarrow \gamma m_k + (1 - \gamma) \textstyle\sum_{i: k_i = k} z_i, \quad
+        e_k = m_k / \tilde N_k, \quad
+        \tilde N_k = \frac{N_k + \epsilon}{\sum_j N_j + K\epsilon} \sum_j N_j
+
+    (``gamma = decay``; ``tilde N`` is the Laplace-smoothed cluster size, used only in the
+    division; the stored ``N`` is unsmoothed). Differences from the paper: ``N`` starts at 1 and
+    ``m`` at the initial codes (as if each code had been chosen once), so an unused code keeps
+    its value instead of being divided by ~``eps`` (no zero-debiasing needed). ``N``, ``m`` and
+    the codebook are buffers: ``state_dict`` is the whole learned state.
+
+    **Dead codes**: with ``dead_code_steps`` (codes not chosen in that many consecutive training
+    steps) and/or ``dead_code_threshold`` (EMA cluster size ``N_k`` below it; EMA only), a
+    training-mode forward first replaces every dead code by a vector of the current batch drawn
+    at random (:meth:`reinit_dead_codes`). This data-dependent rewrite of the codebook runs only
+    in eager mode: under ``torch.compile`` the forward skips it, and the training loop calls
+    ``quantizer.reinit_dead_codes(z)`` between compiled steps instead.
+
+    **Cosine similarity** (``cosine=True``): inputs and codes are l2-normalised before the
+    lookup, so ``k = argmax_j <z/|z|, e_j/|e_j|>``; ``quantized``, the losses and the EMA
+    statistics use the normalised vectors (the straight-through gradient is then the identity
+    w.r.t. the normalised input).
+
+    Codes start uniform in ``[-1/K, 1/K]`` (as common VQ-VAE implementations do).
+
+    Parameters
+    ----------
+    num_codes : int
+        ``K``, the codebook size (>= 1).
+    code_dim : int
+        ``D``, the size of each code; the input's dim 1 must equal it.
+    beta : float
+        Commitment weight (paper: 0.25).
+    ema : bool
+        EMA codebook updates (``True``) or a codebook learned by the codebook loss.
+    decay : float
+        ``gamma`` in ``[0, 1)`` (paper: 0.99).
+    eps : float
+        Laplace smoothing ``epsilon > 0`` (default ``1e-5``).
+    cosine : bool
+        Nearest code by cosine similarity of l2-normalised vectors.
+    dead_code_steps : int, optional
+        Re-initialise codes unused for this many consecutive training steps.
+    dead_code_threshold : float, optional
+        Re-initialise codes whose EMA cluster size falls below this (needs ``ema=True``).
+
+    Diagnostics
+    -----------
+    :class:`VectorQuantizerOutput` carries ``loss``, ``codebook_loss``, ``commitment_loss``,
+    ``perplexity`` and ``codes_used`` as 0-dim tensors (the last two detached).
+    """
+
+    codebook: torch.Tensor
+    ema_cluster_size: torch.Tensor
+    ema_code_sum: torch.Tensor
+    steps_since_used: torch.Tensor
+
+    def __init__(
+        self,
+        num_codes: int,
+        code_dim: int,
+        *,
+        beta: float = 0.25,
+        ema: bool = True,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+        cosine: bool = False,
+        dead_code_steps: int | None = None,
+        dead_code_threshold: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_codes = check_positive_int(num_codes, "num_codes")
+        self.code_dim = check_positive_int(code_dim, "code_dim")
+        self.beta = float(check_weight(beta, "beta"))
+        self.ema = _check_bool(ema, "ema")
+        self.cosine = _check_bool(cosine, "cosine")
+        self.decay = _check_real(decay, "decay", 0.0, 1.0, "[0, 1)", upper_open=True)
+        self.eps = _check_real(eps, "eps", 0.0, float("inf"), "(0, inf)", lower_open=True)
+        self.dead_code_steps = (
+            None
+            if dead_code_steps is None
+            else check_positive_int(dead_code_steps, "dead_code_steps")
+        )
+        if dead_code_threshold is not None:
+            if not self.ema:
+                raise ValueError(
+                    "dead_code_threshold compares the EMA cluster sizes and needs ema=True; "
+                    "with ema=False use dead_code_steps"
+                )
+            dead_code_threshold = _check_real(
+                dead_code_threshold, "dead_code_threshold", 0.0, float("inf"), "(0, inf)", True
+            )
+        self.dead_code_threshold = dead_code_threshold
+
+        initial = torch.empty(self.num_codes, self.code_dim).uniform_(
+            -1.0 / self.num_codes, 1.0 / self.num_codes
+        )
+        if self.ema:
+            self.register_buffer("codebook", initial)
+            self.register_buffer("ema_cluster_size", torch.ones(self.num_codes))
+            self.register_buffer("ema_code_sum", initial.clone())
+        else:
+            self.codebook = nn.Parameter(initial)
+        self.register_buffer("steps_since_used", torch.zeros(self.num_codes, dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_codes={self.num_codes}, code_dim={self.code_dim}, beta={self.beta}, "
+            f"ema={self.ema}, decay={self.decay}, cosine={self.cosine}"
+        )
+
+    # ----------------------------------------------------------------------------- lookup
+    def codes(self) -> torch.Tensor:
+        """The codebook as used for lookup, ``[K, D]`` (l2-normalised when ``cosine``)."""
+        return F.normalize(self.codebook, dim=1) if self.cosine else self.codebook
+
+    def get_codes(self, indices: torch.Tensor) -> torch.Tensor:
+        """Codes for integer ``indices`` ``[B, *S]``: ``[B, D]`` for ``[B]``, else ``[B, D, *S]``.
+
+        The inverse of the lookup: ``get_codes(out.indices)`` equals ``out.quantized`` in value.
+        """
+        check_tensor(indices, "indices")
+        if (
+            indices.dtype.is_floating_point
+            or indices.dtype.is_complex
+            or indices.dtype == torch.bool
+        ):
+            raise TypeError(
+                f"indices must be an integer tensor of code indices, got dtype {indices.dtype}"
+            )
+        if indices.dim() == 0:
+            raise ValueError("indices must have a batch dimension [B, ...], got a 0-dim tensor")
+        if value_checks_enabled() and indices.numel() > 0:
+            low, high = int(indices.min()), int(indices.max())
+            if low < 0 or high >= self.num_codes:
+                raise ValueError(
+                    f"indices must lie in [0, {self.num_codes - 1}] (num_codes = "
+                    f"{self.num_codes}), got values in [{low}, {high}]"
+                )
+        codes = F.embedding(indices.long(), self.codes())  # [B, *S, D]
+        return codes.movedim(-1, 1) if indices.dim() > 1 else codes
+
+    def _check_input(self, z: torch.Tensor) -> None:
+        check_tensor(z, "z")
+        check_floating(z, "z")
+        check_nonempty_batch(z, "z")
+        if z.dim() < 2 or z.shape[1] != self.code_dim:
+            size = z.shape[1] if z.dim() >= 2 else None
+            got = f"dim 1 of size {size}" if size is not None else "no dim 1"
+            raise ValueError(
+                f"z must be [B, D] or channel-first [B, D, ...] with D = code_dim = "
+                f"{self.code_dim}, got shape {tuple(z.shape)} ({got}); make the encoder output "
+                f"{self.code_dim} features/channels or set code_dim={size}"
+            )
+
+    def _nearest(self, flat: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest code for each row: ``flat [N, D]``, ``codes [K, D]`` -> ``[N]``."""
+        scores = flat @ codes.T  # [N, K]
+        if self.cosine:
+            return scores.argmax(dim=1)
+        # ||z - e||^2 = ||z||^2 - 2 <z, e> + ||e||^2; the first term does not change the argmin.
+        return (codes.square().sum(dim=1) - 2.0 * scores).argmin(dim=1)
+
+    # ---------------------------------------------------------------------------- forward
+    def forward(self, z: torch.Tensor, update: bool | None = None) -> VectorQuantizerOutput:
+        """Quantise ``z [B, D, *S]``; see the class docstring.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            ``[B, D]`` or channel-first ``[B, D, *S]``, floating point.
+        update : bool, optional
+            Update the EMA codebook, the usage counters and reset dead codes. ``None`` (default)
+            means ``self.training``, as BatchNorm updates its running statistics.
+        """
+        self._check_input(z)
+        update = self.training if update is None else bool(update)
+        if update and self._resets_dead_codes() and not torch.compiler.is_compiling():
+            self.reinit_dead_codes(z)
+        flat = _flatten_codes(z)  # [N, D]
+        if self.cosine:
+            flat = F.normalize(flat, dim=1)
+        codes = self.codes()  # [K, D]
+        with torch.no_grad():
+            indices = self._nearest(flat.detach().to(codes.dtype), codes.detach())  # [N]
+            counts = torch.zeros(self.num_codes, device=z.device, dtype=codes.dtype)
+            counts.index_add_(0, indices, torch.ones_like(indices, dtype=codes.dtype))  # [K]
+        chosen = F.embedding(indices, codes).to(z.dtype)  # [N, D], grad to a learned codebook
+        if update:
+            self._update_statistics(flat.detach(), indices, counts)
+
+        z_in = _unflatten_codes(flat, z)  # [B, D, *S] (normalised when cosine)
+        code_values = _unflatten_codes(chosen, z)  # [B, D, *S]
+        codebook_loss = _sum_per_example_mean((code_values - z_in.detach()).square())
+        commitment_loss = _sum_per_example_mean((z_in - code_values.detach()).square())
+        loss = self.beta * commitment_loss
+        if not self.ema:
+            loss = loss + codebook_loss
+        quantized = z_in + (code_values - z_in).detach()  # straight-through
+        index_shape = (z.shape[0], *z.shape[2:])
+        return VectorQuantizerOutput(
+            quantized=quantized,
+            indices=indices.reshape(index_shape),
+            loss=loss,
+            codebook_loss=codebook_loss if not self.ema else codebook_loss.detach(),
+            commitment_loss=commitment_loss,
+            perplexity=_perplexity(counts).detach(),
+            codes_used=(counts > 0).to(codes.dtype).mean().detach(),
+        )
+
+    # ------------------------------------------------------------------ state updates
+    @torch.no_grad()
+    def _update_statistics(
+        self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor
+    ) -> None:
+        """Usage counters and (with ``ema``) the EMA step of the class docstring."""
+        used = counts > 0
+        self.steps_since_used.copy_(
+            torch.where(used, torch.zeros_like(self.steps_since_used), self.steps_since_used + 1)
+        )
+        if not self.ema:
+            return
+        gamma = self.decay
+        flat = flat.to(self.codebook.dtype)
+        sums = torch.zeros_like(self.ema_code_sum).index_add_(0, indices, flat)  # [K, D]
+        self.ema_cluster_size.mul_(gamma).add_(counts, alpha=1.0 - gamma)
+        self.ema_code_sum.mul_(gamma).add_(sums, alpha=1.0 - gamma)
+        total = self.ema_cluster_size.sum()
+        smoothed = (self.ema_cluster_size + self.eps) / (total + self.num_codes * self.eps) * total
+        self.codebook.copy_(self.ema_code_sum / smoothed.unsqueeze(1))
+
+    def _resets_dead_codes(self) -> bool:
+        return self.dead_code_steps is not None or self.dead_code_threshold is not None
+
+    def dead_codes(self) -> torch.Tensor:
+        """``[K]`` bool: codes unused for ``dead_code_steps`` steps or below the EMA threshold."""
+        dead = torch.zeros(self.num_codes, dtype=torch.bool, device=self.codebook.device)
+        if self.dead_code_steps is not None:
+            dead = dead | (self.steps_since_used >= self.dead_code_steps)
+        if self.dead_code_threshold is not None:
+            dead = dead | (self.ema_cluster_size < self.dead_code_threshold)
+        return dead
+
+    @torch.no_grad()
+    def reinit_dead_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """Replace every dead code by a random input vector of the batch ``z [B, D, *S]``.
+
+        Draws one candidate position per code with the global RNG (``torch.randint``) and keeps
+        it where :meth:`dead_codes` is true (``torch.where``: no host synchronisation, no
+        data-dependent shapes). With the EMA codebook the cluster size of a new code is set to
+        ``max(1, dead_code_threshold)`` and its sum to that times the code, so that it is not
+        dead again at once; its usage counter restarts at 0.
+
+        Returns
+        -------
+        torch.Tensor
+            0-dim ``int64``: how many codes were replaced.
+        """
+        self._check_input(z)
+        flat = _flatten_codes(z.detach()).to(self.codebook.dtype)  # [N, D]
+        if self.cosine:
+            flat = F.normalize(flat, dim=1)
+        dead = self.dead_codes()  # [K]
+        picks = torch.randint(flat.shape[0], (self.num_codes,), device=flat.device)
+        candidates = flat[picks]  # [K, D]
+        column = dead.unsqueeze(1)
+        self.codebook.copy_(torch.where(column, candidates, self.codebook))
+        if self.ema:
+            size = max(1.0, self.dead_code_threshold or 0.0)
+            self.ema_cluster_size.copy_(
+                torch.where(
+                    dead, torch.full_like(self.ema_cluster_size, size), self.ema_cluster_size
+                )
+            )
+            self.ema_code_sum.copy_(torch.where(column, candidates * size, self.ema_code_sum))
+        self.steps_since_used.masked_fill_(dead, 0)
+        return dead.sum()
+
+
+def _perplexity(counts: torch.Tensor) -> torch.Tensor:
+    """``exp(-sum_k p_k log p_k)`` of the frequencies ``p = counts / sum(counts)`` (0 log 0 = 0)."""
+    probs = counts / counts.sum()
+    return torch.special.entr(probs).sum().exp()
+
+
+def _check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_real(
+    value: object,
+    name: str,
+    low: float,
+    high: float,
+    interval: str,
+    lower_open: bool = False,
+    upper_open: bool = False,
+) -> float:
+    """A Python real number inside an interval (open or closed at each end)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in {interval}, got {type(value).__name__}")
+    number = float(value)
+    below = number <= low if lower_open else number < low
+    above = number >= high if upper_open else number > high
+    if below or above or number != number:
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    return number

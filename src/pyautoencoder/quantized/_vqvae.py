@@ -1,0 +1,207 @@
+r"""VQ-VAE: an autoencoder with a discrete, vector-quantised latent (van den Oord et al. 2017)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .._base import BaseAutoencoder, ModelOutput
+from .._validation import check_module
+from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+from ..loss._result import LossResult
+from ..registry import register_model
+from ..vanilla._reconstruction import reconstruction_log_likelihood
+from ._vector_quantizer import VectorQuantizer, VectorQuantizerOutput
+
+
+@dataclass(slots=True, repr=False)
+class VQVAEEncodeOutput(ModelOutput):
+    """``z``: quantised codes ``[B, D, *S]``; ``indices``: ``[B, *S]``; ``z_e``: encoder output."""
+
+    z: torch.Tensor
+    indices: torch.Tensor
+    z_e: torch.Tensor
+
+
+@dataclass(slots=True, repr=False)
+class VQVAEDecodeOutput(ModelOutput):
+    """``x_hat``: the decoder output, ``[B, ...]``."""
+
+    x_hat: torch.Tensor
+
+
+@dataclass(slots=True, repr=False)
+class VQVAEOutput(ModelOutput):
+    """A forward pass: reconstruction, quantised codes, indices, encoder output, VQ terms."""
+
+    x_hat: torch.Tensor
+    z: torch.Tensor
+    indices: torch.Tensor
+    z_e: torch.Tensor
+    quantization: VectorQuantizerOutput
+
+
+@register_model("vqvae", latent="code", latent_arg="code_dim")
+class VQVAE(BaseAutoencoder):
+    r"""Vector-quantised autoencoder ``x -> z_e -> e_k -> x_hat`` (van den Oord et al. 2017).
+
+    ``z_e = encoder(x)`` is ``[B, D]`` or channel-first ``[B, D, *S]`` (``D = code_dim``); a
+    :class:`~pyautoencoder.quantized.VectorQuantizer` replaces each ``D``-vector by its nearest
+    of ``num_codes`` codes (straight-through gradients), and the decoder maps the quantised
+    ``z [B, D, *S]`` to ``x_hat``. Objective (eq. 3 of the paper, reconstruction as a
+    likelihood of the library):
+
+    .. math::
+
+        \mathcal{L} = -\frac1B \sum_b \sum_j \log p(x_{bj} \mid \hat x_{bj})
+            + \lVert \mathrm{sg}[z_e] - e \rVert^2 + \beta \lVert z_e - \mathrm{sg}[e] \rVert^2,
+
+    VQ terms summed over each example's code elements and averaged over the batch; with the EMA
+    codebook (default) the codebook term is replaced by the EMA update run in the
+    training-mode forward. ``likelihood`` is any registered likelihood (``"gaussian"``:
+    ``0.5 * squared error``; ``"bernoulli"``: logits; ...).
+
+    Diagnostics (detached 0-dim): ``log_likelihood``, ``vq_loss``, ``commitment_loss``,
+    ``codebook_loss``, ``perplexity`` (``exp`` entropy of the batch's code frequencies),
+    ``codes_used`` (fraction of the codebook chosen in the batch).
+
+    The inverse API: :meth:`encode` returns ``indices`` with the quantised codes, and
+    :meth:`decode` accepts either float codes ``[B, D, *S]`` or integer ``indices [B, *S]``.
+    Dead-code resets run in the eager training forward only (see
+    :class:`~pyautoencoder.quantized.VectorQuantizer`); a compiled training step calls
+    ``model.quantizer.reinit_dead_codes(output.z_e)`` itself.
+
+    Parameters
+    ----------
+    encoder, decoder : nn.Module
+        ``encoder(x) -> z_e [B, D, *S]``; ``decoder(z) -> x_hat``.
+    num_codes : int
+        Codebook size ``K`` (default 512).
+    code_dim : int
+        ``D``; must equal dim 1 of the encoder output (default 64).
+    beta, ema, decay, eps, cosine, dead_code_steps, dead_code_threshold
+        Options of the :class:`~pyautoencoder.quantized.VectorQuantizer`.
+    likelihood : str, LikelihoodType or Likelihood
+        Used when ``compute_loss`` gets none (default ``"gaussian"``).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        num_codes: int = 512,
+        code_dim: int = 64,
+        *,
+        beta: float = 0.25,
+        ema: bool = True,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+        cosine: bool = False,
+        dead_code_steps: int | None = None,
+        dead_code_threshold: float | None = None,
+        likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+    ) -> None:
+        super().__init__()
+        check_module(encoder, "encoder")
+        check_module(decoder, "decoder")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.quantizer = VectorQuantizer(
+            num_codes,
+            code_dim,
+            beta=beta,
+            ema=ema,
+            decay=decay,
+            eps=eps,
+            cosine=cosine,
+            dead_code_steps=dead_code_steps,
+            dead_code_threshold=dead_code_threshold,
+        )
+        self.likelihood = get_likelihood(likelihood)
+
+    @property
+    def num_codes(self) -> int:
+        """The codebook size ``K``."""
+        return self.quantizer.num_codes
+
+    @property
+    def code_dim(self) -> int:
+        """The code size ``D``."""
+        return self.quantizer.code_dim
+
+    def _quantize(
+        self, x: torch.Tensor, update: bool
+    ) -> tuple[torch.Tensor, VectorQuantizerOutput]:
+        z_e = self.encoder(x)  # [B, D, *S]
+        if not isinstance(z_e, torch.Tensor):
+            raise TypeError(f"encoder must return a tensor, got {type(z_e).__name__}")
+        if z_e.dim() < 2 or z_e.shape[1] != self.code_dim:
+            got = z_e.shape[1] if z_e.dim() >= 2 else "nothing"
+            raise ValueError(
+                f"the encoder output must have code_dim = {self.code_dim} features/channels at "
+                f"dim 1, got shape {tuple(z_e.shape)} with {got} there; end the encoder in "
+                f"{self.code_dim} outputs or build VQVAE(..., code_dim={got})"
+            )
+        return z_e, self.quantizer(z_e, update=update)
+
+    def _encode(self, x: torch.Tensor) -> VQVAEEncodeOutput:
+        """Quantised codes, their indices and the encoder output; never updates the codebook."""
+        z_e, quantization = self._quantize(x, update=False)
+        return VQVAEEncodeOutput(z=quantization.quantized, indices=quantization.indices, z_e=z_e)
+
+    def _decode(self, z: torch.Tensor) -> VQVAEDecodeOutput:
+        """Decode float codes ``[B, D, *S]`` or integer indices ``[B, *S]``."""
+        if not z.is_floating_point():
+            z = self.quantizer.get_codes(z)
+        elif z.dim() < 2 or z.shape[1] != self.code_dim:
+            raise ValueError(
+                f"z must be codes [B, D, ...] with D = code_dim = {self.code_dim} or integer "
+                f"indices [B, ...], got a float tensor of shape {tuple(z.shape)}"
+            )
+        return VQVAEDecodeOutput(x_hat=self.decoder(z))
+
+    def forward(self, x: torch.Tensor, update_codebook: bool | None = None) -> VQVAEOutput:
+        """Encode, quantise, decode.
+
+        ``update_codebook`` (default ``None`` = ``self.training``) runs the EMA step, the usage
+        counters and the dead-code reset of the quantizer.
+        """
+        update = self.training if update_codebook is None else bool(update_codebook)
+        z_e, quantization = self._quantize(x, update=update)
+        return VQVAEOutput(
+            x_hat=self.decoder(quantization.quantized),
+            z=quantization.quantized,
+            indices=quantization.indices,
+            z_e=z_e,
+            quantization=quantization,
+        )
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder output for the quantised code of ``x`` (no grad, no codebook update)."""
+        with torch.no_grad():
+            return self._decode(self._encode(x).z).x_hat
+
+    def compute_loss(
+        self,
+        x: torch.Tensor,
+        output: VQVAEOutput,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
+    ) -> LossResult:
+        """Reconstruction NLL (batch mean) plus the VQ loss of the forward pass."""
+        spec = self.likelihood if likelihood is None else likelihood
+        log_lik = reconstruction_log_likelihood(x, output.x_hat, spec).mean()  # []
+        quantization = output.quantization
+        objective = -log_lik + quantization.loss
+        return LossResult(
+            objective=objective,
+            diagnostics={
+                "log_likelihood": log_lik.detach(),
+                "vq_loss": quantization.loss.detach(),
+                "commitment_loss": quantization.commitment_loss.detach(),
+                "codebook_loss": quantization.codebook_loss.detach(),
+                "perplexity": quantization.perplexity,
+                "codes_used": quantization.codes_used,
+            },
+        )
