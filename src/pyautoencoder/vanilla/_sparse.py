@@ -121,7 +121,9 @@ class SparseAE(LikelihoodAE):
         units = z.reshape(z.shape[0], -1)  # [B, U]
         if self.activation == "sigmoid":
             return log_mean_activation(units)
-        check_in_closed_interval("z (activations with activation='identity')", units, 0.0, 1.0)
+        check_in_closed_interval(
+            "z (activations with activation='identity')", units.detach(), 0.0, 1.0
+        )
         rho_hat = units.mean(dim=0).clamp(1e-6, 1.0 - 1e-6)
         return rho_hat.log(), torch.log1p(-rho_hat)
 
