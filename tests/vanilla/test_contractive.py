@@ -9,10 +9,8 @@ from torch import nn
 import pyautoencoder.vanilla._contractive as contractive
 from pyautoencoder.registry import get_model_entry
 from pyautoencoder.vanilla import ContractiveAE
-from pyautoencoder.vanilla._contractive import (
-    jacobian_frobenius_sq,
-    sigmoid_layer_jacobian_frobenius_sq,
-)
+from pyautoencoder.vanilla._contractive import sigmoid_layer_jacobian_frobenius_sq
+from pyautoencoder.vanilla._jacobian import jacobian_frobenius_sq
 
 
 def _explicit_jacobian_norm(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -30,7 +28,7 @@ def test_autograd_norm_equals_the_explicit_jacobian_for_an_mlp() -> None:
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3)).double()
     x = torch.randn(4, 5, dtype=torch.float64)
-    z, norm = jacobian_frobenius_sq(encoder, x)
+    z, norm = jacobian_frobenius_sq(encoder, x, mode="reverse")
     torch.testing.assert_close(z, encoder(x))
     torch.testing.assert_close(norm, _explicit_jacobian_norm(encoder, x))
 
@@ -39,7 +37,7 @@ def test_autograd_norm_for_image_inputs_and_feature_map_codes() -> None:
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Softplus()).double()  # [B, 2, 3, 3] codes
     x = torch.randn(3, 1, 5, 5, dtype=torch.float64)
-    _, norm = jacobian_frobenius_sq(encoder, x)
+    _, norm = jacobian_frobenius_sq(encoder, x, mode="reverse")
     torch.testing.assert_close(norm, _explicit_jacobian_norm(encoder, x))
 
 
@@ -47,7 +45,7 @@ def test_sigmoid_closed_form_and_autograd_agree_with_their_gradients() -> None:
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.Sigmoid()).double()
     x = torch.randn(5, 2, 3, dtype=torch.float64)
-    z, exact = jacobian_frobenius_sq(encoder, x)
+    z, exact = jacobian_frobenius_sq(encoder, x, mode="reverse")
     closed = sigmoid_layer_jacobian_frobenius_sq(z, encoder[1].weight)
     torch.testing.assert_close(closed, exact)
     params = list(encoder.parameters())
@@ -61,7 +59,7 @@ def test_gradient_w_r_t_parameters_matches_create_graph_reference() -> None:
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Linear(4, 6), nn.ELU(), nn.Linear(6, 2)).double()
     x = torch.randn(3, 4, dtype=torch.float64)
-    _, norm = jacobian_frobenius_sq(encoder, x)
+    _, norm = jacobian_frobenius_sq(encoder, x, mode="reverse")
     leaf = x.clone().requires_grad_(True)
     z = encoder(leaf)
     reference = sum(

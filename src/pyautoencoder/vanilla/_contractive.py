@@ -12,44 +12,10 @@ from .._base import ModelOutput
 from .._validation import check_weight
 from ..loss._result import LossResult
 from ..registry import register_model
+from ._jacobian import jacobian_frobenius_sq
 from ._regularized import LikelihoodAE, LikelihoodSpec, check_code
 
 JacobianMethod = Literal["auto", "autograd", "sigmoid_layer"]
-
-
-def jacobian_frobenius_sq(encoder: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Code and squared Frobenius norm of the encoder Jacobian, per example, for any encoder.
-
-    ``||J_f(x_b)||_F^2 = sum_{u, i} (d z_bu / d x_bi)^2``. One forward pass
-    (:func:`torch.func.vjp`) and one vector-Jacobian product per code element ``u``: the
-    cotangent ``e_u`` broadcast over the batch gives row ``u`` of every example's Jacobian at
-    once, which is exact when examples do not interact (no BatchNorm in training mode). The
-    result keeps its graph, so it can be minimised w.r.t. the encoder's parameters (the
-    double backward that ``create_graph=True`` gives), and it traces under ``torch.compile``.
-
-    Parameters
-    ----------
-    encoder : nn.Module
-        ``x [B, ...] -> z [B, ...]``.
-    x : torch.Tensor
-        ``[B, ...]``.
-
-    Returns
-    -------
-    tuple of torch.Tensor
-        ``z`` as the encoder returns it and the penalty ``[B]``.
-    """
-    primal_and_vjp = torch.func.vjp(encoder, x)
-    z, vjp_fn = primal_and_vjp[0], primal_and_vjp[1]
-    check_code(z, "ContractiveAE")
-    flat = z.reshape(z.shape[0], -1)  # [B, U]
-    total = x.new_zeros(x.shape[0])
-    for unit in range(flat.shape[1]):
-        cotangent = torch.zeros_like(flat)
-        cotangent[:, unit] = 1.0
-        (row,) = vjp_fn(cotangent.reshape(z.shape))  # [B, ...]: dz_u / dx per example
-        total = total + row.reshape(x.shape[0], -1).square().sum(dim=1)
-    return z, total
 
 
 def sigmoid_layer_jacobian_frobenius_sq(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -101,7 +67,9 @@ class ContractiveAE(LikelihoodAE):
     The Jacobian term is computed in :meth:`forward` (it needs the encoder pass itself):
 
     * ``jacobian="autograd"``: exact for any encoder whose examples are independent, one
-      vector-Jacobian product per code element (:func:`jacobian_frobenius_sq`);
+      vector-Jacobian product per code element on the forward pass's own graph
+      (``create_graph=True``); under ``torch.compile`` the same products through
+      :func:`torch.func.vjp` (then BatchNorm in training mode is not supported in the encoder);
     * ``jacobian="sigmoid_layer"``: the paper's closed form for an encoder
       ``nn.Sequential([nn.Flatten(),] nn.Linear, nn.Sigmoid)`` (one encoder pass, no extra
       products; :func:`sigmoid_layer_jacobian_frobenius_sq`);
@@ -149,7 +117,9 @@ class ContractiveAE(LikelihoodAE):
         """``z`` and ``||d z / d x||_F^2`` per example ``[B]`` (the method chosen at init)."""
         linear = None if self.jacobian == "autograd" else _sigmoid_layer_linear(self.encoder)
         if linear is None:
-            return jacobian_frobenius_sq(self.encoder, x)
+            z, norm = jacobian_frobenius_sq(self.encoder, x, mode="reverse")
+            check_code(z, "ContractiveAE")
+            return z, norm
         z = self.encoder(x)  # [B, U]; materialises a lazy layer before its weight is read
         return z, sigmoid_layer_jacobian_frobenius_sq(z, linear.weight)
 

@@ -13,6 +13,7 @@ from .._validation import check_num_samples, check_positive_int, check_weight
 from ..loss._result import LossResult
 from ..registry import register_model
 from ._gmm import fit_gaussian_mixture
+from ._jacobian import jacobian_frobenius_sq
 from ._outputs import AEEncodeOutput, AEOutput
 from ._regularized import LikelihoodAE, LikelihoodSpec
 
@@ -22,18 +23,11 @@ Regularizer = Literal["gradient_penalty", "weight_decay", "none"]
 def decoder_jacobian_frobenius_sq(decoder: nn.Module, z: torch.Tensor) -> torch.Tensor:
     r"""``||d decoder(z_b) / d z_b||_F^2`` per example, ``z [B, D_z]`` -> ``[B]``.
 
-    One Jacobian-vector product (:func:`torch.func.jvp`, forward mode) per latent dimension:
-    the tangent ``e_d`` broadcast over the batch gives column ``d`` of every example's
-    Jacobian, exact when examples do not interact. Keeps its graph (differentiable w.r.t. the
-    decoder's parameters and ``z``) and traces under ``torch.compile``.
+    One Jacobian-vector product per latent dimension (forward mode, see
+    :func:`~pyautoencoder.vanilla._jacobian.jacobian_frobenius_sq`); keeps its graph, so it
+    is differentiable w.r.t. the decoder's parameters and ``z``.
     """
-    total = z.new_zeros(z.shape[0])
-    for dim in range(z.shape[1]):
-        tangent = torch.zeros_like(z)
-        tangent[:, dim] = 1.0
-        column = torch.func.jvp(decoder, (z,), (tangent,))[1]  # [B, ...]
-        total = total + column.reshape(z.shape[0], -1).square().sum(dim=1)
-    return total
+    return jacobian_frobenius_sq(decoder, z, mode="forward")[1]
 
 
 @register_model("rae", latent="code", latent_arg="latent_dim")
@@ -51,7 +45,8 @@ class RAE(LikelihoodAE):
     ``L_REG`` one of: ``"gradient_penalty"`` (RAE-GP; batch mean of the squared Frobenius
     norm of the decoder Jacobian ``||d x_hat / d z||_F^2`` at the codes — the paper writes
     ``||grad D(E(x))||^2``; for a vector-valued decoder we take all output features,
-    :func:`decoder_jacobian_frobenius_sq`, one forward-mode product per latent dimension),
+    :func:`decoder_jacobian_frobenius_sq`, one forward-mode product per latent dimension on a
+    second decoder pass),
     ``"weight_decay"`` (RAE-L2; ``sum ||theta||^2`` over the decoder's parameters) or ``"none"``
     (RAE without regulariser). Spectral normalisation (RAE-SN) is a property of the decoder:
     wrap its layers in :func:`torch.nn.utils.parametrizations.spectral_norm` and use ``"none"``.
