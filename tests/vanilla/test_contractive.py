@@ -96,7 +96,7 @@ def test_loss_equals_an_independent_recomputation() -> None:
     torch.testing.assert_close(result.diagnostics["jacobian_norm_sq"], penalty.detach())
 
 
-def test_training_with_the_penalty_contracts_the_code() -> None:
+def test_training_lowers_the_loss_and_the_penalty_contracts_the_code() -> None:
     x = torch.randn(64, 6, generator=torch.Generator().manual_seed(0))
 
     def trained_norm(weight: float) -> float:
@@ -105,11 +105,14 @@ def test_training_with_the_penalty_contracts_the_code() -> None:
         decoder = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 6))
         model = ContractiveAE(encoder, decoder, contraction_weight=weight)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+        losses = []
         for _ in range(100):
             result = model.compute_loss(x, model(x))
             optimizer.zero_grad()
             result.objective.backward()
             optimizer.step()
+            losses.append(float(result.objective.detach()))
+        assert losses[-1] < 0.8 * losses[0]  # the loss falls
         return float(result.diagnostics["jacobian_norm_sq"])
 
     assert trained_norm(1.0) < 0.5 * trained_norm(0.0)
