@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._validation import check_floating, check_tensor
@@ -80,6 +82,13 @@ def kl_divergence_diag_gaussian(
         _check_prior_shape("mu_p", mu_p, mu_q.shape)
         _check_prior_shape("log_var_p", log_var_p, mu_q.shape)
         log_var_diff = log_var_q - log_var_p
-        sq_dist_scaled = (mu_q - mu_p).square() * torch.exp(-log_var_p)
+        # ((mu_q - mu_p) / sigma_p)^2. The exponent of 1 / sigma_p is capped just below the
+        # dtype's overflow (about 88 in float32, i.e. log_var_p < -177) so that mu_q == mu_p
+        # gives 0, in value and gradient, instead of 0 * inf = NaN; where the cap applies
+        # with mu_q != mu_p the true KL is far beyond float range in all but denormal cases.
+        neg_half_log_var_p = -0.5 * log_var_p
+        max_exponent = math.log(torch.finfo(neg_half_log_var_p.dtype).max) - 0.5
+        inv_scale_p = torch.exp(neg_half_log_var_p.clamp(max=max_exponent))
+        sq_dist_scaled = ((mu_q - mu_p) * inv_scale_p).square()
     kl = 0.5 * (torch.expm1(log_var_diff) - log_var_diff + sq_dist_scaled)
     return kl.sum(dim=-1) if reduce_sum else kl
