@@ -8,7 +8,6 @@ exponential-moving-average codebook of their appendix A.1 (also Razavi, van den 
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +22,14 @@ from .._validation import (
     check_tensor,
     check_weight,
     value_checks_enabled,
+)
+from ._helpers import (
+    check_bool,
+    check_real,
+    code_perplexity,
+    flatten_codes,
+    sum_per_example_mean,
+    unflatten_codes,
 )
 
 
@@ -59,22 +66,6 @@ class VectorQuantizerOutput(ModelOutput):
     commitment_loss: torch.Tensor
     perplexity: torch.Tensor
     codes_used: torch.Tensor
-
-
-def _flatten_codes(z: torch.Tensor) -> torch.Tensor:
-    """``[B, D, *S] -> [B * prod(S), D]`` (channel-first to one row per position)."""
-    return z.movedim(1, -1).reshape(-1, z.shape[1])
-
-
-def _unflatten_codes(flat: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`_flatten_codes`: ``[N, D] -> `` the shape of ``like`` ``[B, D, *S]``."""
-    channels_last = (like.shape[0], *like.shape[2:], like.shape[1])
-    return flat.reshape(channels_last).movedim(-1, 1)
-
-
-def _sum_per_example_mean(values: torch.Tensor) -> torch.Tensor:
-    """Sum over every non-batch dimension, mean over the batch: ``[B, ...] -> []``."""
-    return values.reshape(values.shape[0], -1).sum(dim=1).mean()
 
 
 class VectorQuantizer(nn.Module):
@@ -173,10 +164,10 @@ class VectorQuantizer(nn.Module):
         self.num_codes = check_positive_int(num_codes, "num_codes")
         self.code_dim = check_positive_int(code_dim, "code_dim")
         self.beta = float(check_weight(beta, "beta"))
-        self.ema = _check_bool(ema, "ema")
-        self.cosine = _check_bool(cosine, "cosine")
-        self.decay = _check_real(decay, "decay", 0.0, 1.0, "[0, 1)", upper_open=True)
-        self.eps = _check_real(eps, "eps", 0.0, float("inf"), "(0, inf)", lower_open=True)
+        self.ema = check_bool(ema, "ema")
+        self.cosine = check_bool(cosine, "cosine")
+        self.decay = check_real(decay, "decay", 0.0, 1.0, "[0, 1)", upper_open=True)
+        self.eps = check_real(eps, "eps", 0.0, float("inf"), "(0, inf)", lower_open=True)
         self.dead_code_steps = (
             None
             if dead_code_steps is None
@@ -188,7 +179,7 @@ class VectorQuantizer(nn.Module):
                     "dead_code_threshold compares the EMA cluster sizes and needs ema=True; "
                     "with ema=False use dead_code_steps"
                 )
-            dead_code_threshold = _check_real(
+            dead_code_threshold = check_real(
                 dead_code_threshold, "dead_code_threshold", 0.0, float("inf"), "(0, inf)", True
             )
         self.dead_code_threshold = dead_code_threshold
@@ -278,7 +269,7 @@ class VectorQuantizer(nn.Module):
         update = self.training if update is None else bool(update)
         if update and self._resets_dead_codes() and not torch.compiler.is_compiling():
             self.reinit_dead_codes(z)
-        flat = _flatten_codes(z)  # [N, D]
+        flat = flatten_codes(z)  # [N, D]
         if self.cosine:
             flat = F.normalize(flat, dim=1)
         codes = self.codes()  # [K, D]
@@ -290,10 +281,10 @@ class VectorQuantizer(nn.Module):
         if update:
             self._update_statistics(flat.detach(), indices, counts)
 
-        z_in = _unflatten_codes(flat, z)  # [B, D, *S] (normalised when cosine)
-        code_values = _unflatten_codes(chosen, z)  # [B, D, *S]
-        codebook_loss = _sum_per_example_mean((code_values - z_in.detach()).square())
-        commitment_loss = _sum_per_example_mean((z_in - code_values.detach()).square())
+        z_in = unflatten_codes(flat, z)  # [B, D, *S] (normalised when cosine)
+        code_values = unflatten_codes(chosen, z)  # [B, D, *S]
+        codebook_loss = sum_per_example_mean((code_values - z_in.detach()).square())
+        commitment_loss = sum_per_example_mean((z_in - code_values.detach()).square())
         loss = self.beta * commitment_loss
         if not self.ema:
             loss = loss + codebook_loss
@@ -305,7 +296,7 @@ class VectorQuantizer(nn.Module):
             loss=loss,
             codebook_loss=codebook_loss if not self.ema else codebook_loss.detach(),
             commitment_loss=commitment_loss,
-            perplexity=_perplexity(counts).detach(),
+            perplexity=code_perplexity(counts).detach(),
             codes_used=(counts > 0).to(codes.dtype).mean().detach(),
         )
 
@@ -358,7 +349,7 @@ class VectorQuantizer(nn.Module):
             0-dim ``int64``: how many codes were replaced.
         """
         self._check_input(z)
-        flat = _flatten_codes(z.detach()).to(self.codebook.dtype)  # [N, D]
+        flat = flatten_codes(z.detach()).to(self.codebook.dtype)  # [N, D]
         if self.cosine:
             flat = F.normalize(flat, dim=1)
         dead = self.dead_codes()  # [K]
@@ -376,35 +367,3 @@ class VectorQuantizer(nn.Module):
             self.ema_code_sum.copy_(torch.where(column, candidates * size, self.ema_code_sum))
         self.steps_since_used.masked_fill_(dead, 0)
         return dead.sum()
-
-
-def _perplexity(counts: torch.Tensor) -> torch.Tensor:
-    """``exp(-sum_k p_k log p_k)`` of the frequencies ``p = counts / sum(counts)`` (0 log 0 = 0)."""
-    probs = counts / counts.sum()
-    return torch.special.entr(probs).sum().exp()
-
-
-def _check_bool(value: object, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _check_real(
-    value: object,
-    name: str,
-    low: float,
-    high: float,
-    interval: str,
-    lower_open: bool = False,
-    upper_open: bool = False,
-) -> float:
-    """A Python real number inside an interval (open or closed at each end)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number in {interval}, got {type(value).__name__}")
-    number = float(value)
-    below = number <= low if lower_open else number < low
-    above = number >= high if upper_open else number > high
-    if below or above or number != number:
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
-    return number
