@@ -24,7 +24,7 @@ import torch
 from torch import distributions as D
 from torch import nn
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, value_checks_enabled
 
 PosteriorParamsFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
@@ -49,8 +49,19 @@ class Prior(nn.Module, ABC):
         """``p(z)`` as a distribution with batch shape ``[]`` and event shape ``[D_z]``."""
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """``log p(z)`` for ``z [..., D_z]``, shape ``[...]``."""
-        return self.distribution().log_prob(z)
+        """``log p(z)`` for ``z [..., D_z]``, shape ``[...]``.
+
+        With value checks off, ``torch.distributions``' argument and sample validation (one host
+        read per constraint) is off too while the distribution is built and evaluated.
+        """
+        if value_checks_enabled() or torch.compiler.is_compiling():
+            return self.distribution().log_prob(z)
+        previous = D.Distribution._validate_args
+        D.Distribution.set_default_validate_args(False)
+        try:
+            return self.distribution().log_prob(z)
+        finally:
+            D.Distribution.set_default_validate_args(previous)
 
     def sample(self, num_samples: int) -> torch.Tensor:
         """``num_samples`` draws ``[num_samples, D_z]`` (reparameterised where possible)."""
