@@ -68,3 +68,14 @@ def test_without_grad_mode_the_results_are_detached() -> None:
         outputs, norm = jacobian_frobenius_sq(net, torch.randn(4, 3), mode="reverse")
     assert not outputs.requires_grad and not norm.requires_grad
     torch.testing.assert_close(norm, net.weight.detach().square().sum().expand(4))
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_inference_mode_uses_the_functional_path(mode: str) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2))
+    inputs = torch.randn(4, 3)
+    _, expected = jacobian_frobenius_sq(net, inputs, mode=mode)  # type: ignore[arg-type]
+    with torch.inference_mode():
+        _, norm = jacobian_frobenius_sq(net, inputs, mode=mode)  # type: ignore[arg-type]
+    torch.testing.assert_close(norm, expected.detach())

@@ -18,7 +18,8 @@ dropout (one mask for all products) and BatchNorm (statistics updated once). Und
 taken with :func:`torch.func.vjp` / :func:`torch.func.jvp`, which trace with
 ``fullgraph=True``; they do not allow modules that update buffers in place inside the
 transform (BatchNorm in training mode) or lazy layers that are not materialised yet (call
-``model.build(x)`` before compiling).
+``model.build(x)`` before compiling). The functional path also serves under
+:func:`torch.inference_mode`, where :func:`torch.autograd.grad` has no graph to work on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def jacobian_frobenius_sq(
     fn: Network, inputs: torch.Tensor, mode: Mode
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(fn(inputs), ||d fn / d inputs||_F^2 per example [B])``; see the module docstring."""
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or torch.is_inference_mode_enabled():
         if mode == "reverse":
             return _reverse_functional(fn, inputs)
         return _forward_functional(fn, inputs)
