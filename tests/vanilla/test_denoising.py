@@ -111,8 +111,9 @@ def test_bernoulli_likelihood_and_loss_falls() -> None:
     assert final < 0.2 * first
 
 
-def test_compiles_with_fullgraph() -> None:
-    model = _model(corruption="masking", noise_level=0.3)
+@pytest.mark.parametrize("corruption", ["gaussian", "masking", "salt_and_pepper"])
+def test_compiles_with_fullgraph(corruption: str) -> None:
+    model = _model(corruption=corruption, noise_level=0.3)
     model.train()
     x = torch.rand(5, 8)
     step = torch.compile(

@@ -103,9 +103,10 @@ def test_fit_density_accepts_a_data_loader_of_tuples() -> None:
     assert a.fit_density(loader) == pytest.approx(b.fit_density(data))
 
 
-def test_gradient_penalty_compiles_with_fullgraph() -> None:
+@pytest.mark.parametrize("regularizer", ["gradient_penalty", "weight_decay", "none"])
+def test_compiles_with_fullgraph(regularizer: str) -> None:
     encoder, decoder = _nets()
-    model = RAE(encoder, decoder, 2).float()
+    model = RAE(encoder, decoder, 2, regularizer=regularizer).float()
     x = torch.randn(5, 6)
     step = torch.compile(
         lambda x: model.compute_loss(x, model(x)).objective, fullgraph=True, backend="eager"
