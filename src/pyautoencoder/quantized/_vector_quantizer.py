@@ -236,13 +236,16 @@ class VectorQuantizer(nn.Module):
         check_tensor(z, "z")
         check_floating(z, "z")
         check_nonempty_batch(z, "z")
-        if z.dim() < 2 or z.shape[1] != self.code_dim:
-            size = z.shape[1] if z.dim() >= 2 else None
-            got = f"dim 1 of size {size}" if size is not None else "no dim 1"
+        expected = (
+            f"z must be [B, D] or channel-first [B, D, ...] with D = code_dim = {self.code_dim}"
+        )
+        if z.dim() < 2:
+            raise ValueError(f"{expected}, got shape {tuple(z.shape)} (no dim 1)")
+        if z.shape[1] != self.code_dim:
             raise ValueError(
-                f"z must be [B, D] or channel-first [B, D, ...] with D = code_dim = "
-                f"{self.code_dim}, got shape {tuple(z.shape)} ({got}); make the encoder output "
-                f"{self.code_dim} features/channels or set code_dim={size}"
+                f"{expected}, got shape {tuple(z.shape)} (dim 1 of size {z.shape[1]}); make "
+                f"the encoder output {self.code_dim} features/channels or set "
+                f"code_dim={z.shape[1]}"
             )
 
     def _nearest(self, flat: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
