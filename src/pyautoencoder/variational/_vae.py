@@ -232,8 +232,9 @@ class VAE(BaseAutoencoder):
         """
         log_lik, kl_per_dim = self._elbo_terms(x, output, likelihood)
         beta = check_weight(beta, "beta")
+        # log_lik [B, S] goes in whole: its mean over B and S is mean_b of the per-input means.
         return beta_elbo_result(
-            log_lik.mean(dim=1), kl_per_dim.sum(dim=-1), beta, self.free_bits_kl(kl_per_dim)
+            log_lik, kl_per_dim.sum(dim=-1), beta, self.free_bits_kl(kl_per_dim)
         )
 
     def _elbo_terms(
@@ -262,16 +263,19 @@ def beta_elbo_result(
     beta: float | torch.Tensor,
     kl_objective: torch.Tensor | None = None,
 ) -> LossResult:
-    """Assemble the beta-ELBO objective and diagnostics from per-input terms ``[B]``.
+    """Assemble the beta-ELBO objective and diagnostics from per-input terms.
 
-    ``kl_objective`` (a scalar, e.g. the free-bits KL) replaces ``mean_b KL_b`` in the
+    ``log_lik`` is ``[B]`` or ``[B, S]`` (one term per sample; averaged over ``B`` and ``S``)
+    and ``kl`` is ``[B]``. The bound ``mean_b (log_lik_b - beta KL_b)`` is computed as
+    ``mean(log_lik) - beta mean(KL)`` (equal by linearity, fewer and smaller tensor ops in the
+    step). ``kl_objective`` (a scalar, e.g. the free-bits KL) replaces ``mean_b KL_b`` in the
     objective only; the diagnostics keep the true KL and then add ``kl_free_bits``.
     """
-    elbo = log_lik - beta * kl  # [B]
-    bound = elbo.mean()
-    objective = -bound if kl_objective is None else beta * kl_objective - log_lik.mean()
-    mean_log_lik = log_lik.mean().detach()
-    mean_kl = kl.mean().detach()
+    mean_log_lik = log_lik.mean()  # []
+    mean_kl = kl.mean()  # []
+    bound = mean_log_lik - beta * mean_kl
+    objective = -bound if kl_objective is None else beta * kl_objective - mean_log_lik
+    mean_log_lik, mean_kl = mean_log_lik.detach(), mean_kl.detach()
     diagnostics = {
         "elbo": bound.detach(),
         "log_likelihood": mean_log_lik,
