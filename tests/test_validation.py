@@ -344,3 +344,43 @@ def test_shape_checks_stay_on_without_value_checks() -> None:
 def test_set_value_checks_needs_a_bool(bad: object) -> None:
     """``set_value_checks`` of a non-bool -> TypeError naming ``enabled``."""
     _raises(TypeError, r"^enabled must be a bool", lambda: pyautoencoder.set_value_checks(bad))  # type: ignore[arg-type]
+
+
+def test_zero_dim_input_is_rejected_with_a_batch_message() -> None:
+    """A 0-dim ``x`` has no batch dimension: ValueError saying so."""
+    model = _ae()
+    _raises(
+        ValueError,
+        r"^x must have a batch dimension \[B, \.\.\.\]",
+        lambda: model.compute_loss(torch.tensor(1.0), AEOutput(torch.tensor(1.0), torch.zeros(1))),
+    )
+
+
+@pytest.mark.parametrize("model_name", ["ae", "vae", "adagvae"])
+def test_training_step_without_value_checks_reads_no_tensor_value(
+    model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With value checks off, forward + compute_loss + backward never read a tensor's value on
+    the host (``item``, ``bool``, ``float``, ``int``, ``tolist``): no device synchronisation."""
+    x = torch.rand(4, 6)
+    if model_name == "ae":
+        model: nn.Module = _ae()
+        inputs: object = x
+    elif model_name == "vae":
+        model = _vae()
+        inputs = x
+    else:
+        model = AdaGVAE(_vae())
+        inputs = (x, torch.rand(4, 6))
+    model.build(x)  # type: ignore[operator]
+
+    def forbidden(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a tensor value was read on the host")
+
+    pyautoencoder.set_value_checks(False)
+    for name in ("item", "__bool__", "__float__", "__int__", "tolist"):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+    result = model.compute_loss(inputs, model(inputs), likelihood="bernoulli")  # type: ignore[operator]
+    result.objective.backward()
+    monkeypatch.undo()
+    assert torch.isfinite(result.objective)

@@ -240,3 +240,11 @@ def test_property_kl_finite_float32_and_exact_float64(
         q32[0].double(), q32[1].double(), mu_p.float().double(), lv_p.float().double()
     )
     torch.testing.assert_close(got32.double(), expected32, rtol=1e-4, atol=1e-4)
+
+
+def test_kl_divergence_rejects_0_dim_and_integer_inputs() -> None:
+    """A 0-dim ``mu_q`` (no latent dimension) or an integer dtype is refused by name."""
+    with pytest.raises(ValueError, match=r"mu_q must have at least one dimension"):
+        kl_divergence_diag_gaussian(torch.tensor(0.0), torch.tensor(0.0))
+    with pytest.raises(TypeError, match="mu_q must have a floating-point dtype"):
+        kl_divergence_diag_gaussian(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3))

@@ -217,3 +217,49 @@ def test_gradcheck_log_likelihood(likelihood: str) -> None:
     x_hat = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: log_likelihood(a, b, likelihood), (x, x_hat))
     assert torch.autograd.gradgradcheck(lambda a, b: log_likelihood(a, b, likelihood), (x, x_hat))
+
+
+# Likelihood objects (C-LOSS-4: "once the library has them, its own likelihood objects") --------
+
+
+def test_c_loss_4_likelihood_objects_are_accepted() -> None:
+    """C-LOSS-4: a Likelihood object is accepted; a registered name resolves to its class."""
+    from pyautoencoder.distributions import Likelihood, register_likelihood
+    from pyautoencoder.distributions import _likelihood as registry_module
+
+    class UnitLaplace(Likelihood):
+        def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+            return -(x - x_hat).abs()
+
+    name = "test_core_unit_laplace"
+    try:
+        register_likelihood(name)(UnitLaplace)
+        x = torch.randn(3, 4, dtype=torch.float64)
+        x_hat = torch.randn(3, 4, dtype=torch.float64)
+        expected = D.Laplace(x_hat, 1.0).log_prob(x) + math.log(2.0)
+        torch.testing.assert_close(log_likelihood(x, x_hat, UnitLaplace()), expected)
+        torch.testing.assert_close(log_likelihood(x, x_hat, name.upper()), expected)
+        assert repr(UnitLaplace()) == f"UnitLaplace(name='{name}')"
+        with pytest.raises(ValueError, match="already registered"):
+            register_likelihood(name)(UnitLaplace)
+    finally:
+        registry_module._REGISTRY.pop(name, None)
+
+
+def test_likelihood_base_class_needs_log_prob() -> None:
+    """A Likelihood subclass without ``log_prob`` fails with NotImplementedError naming it."""
+    from pyautoencoder.distributions import Likelihood
+
+    class Incomplete(Likelihood):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Incomplete must implement log_prob"):
+        log_likelihood(torch.zeros(2), torch.zeros(2), Incomplete())
+
+
+def test_unknown_name_suggests_close_matches() -> None:
+    """C-LOSS-4: a misspelt name is ``Unsupported likelihood`` with a suggestion."""
+    with pytest.raises(
+        ValueError, match=r"Unsupported likelihood 'gausian'.*did you mean 'gaussian'"
+    ):
+        log_likelihood(torch.zeros(2), torch.zeros(2), "gausian")

@@ -219,3 +219,8 @@ def test_c_ffg_4_mu_and_log_var_must_be_2d_and_equal(
     """C-FFG-4: shapes not both 2-D and equal -> ValueError containing ``shape [B, D_z]``."""
     with pytest.raises(ValueError, match=r"shape \[B, D_z\]"):
         FullyFactorizedGaussian.reparametrize(torch.zeros(mu_shape), torch.zeros(log_var_shape))
+
+
+def test_repr_names_the_latent_size() -> None:
+    """The module repr shows ``latent_dim`` (printing a model tells the code size)."""
+    assert "latent_dim=3" in repr(FullyFactorizedGaussian(3))
