@@ -120,6 +120,14 @@ def test_c_loss_3_shape_dtype_device_of_x_for_any_number_of_dims(
     assert out.shape == x.shape and out.dtype == dtype and out.device == x.device
 
 
+@pytest.mark.parametrize("likelihood", ["gaussian", "bernoulli"])
+def test_c_loss_3_mixed_precision_returns_the_dtype_of_x(likelihood: str) -> None:
+    """C-LOSS-3: the result has x's dtype even when x_hat has another one."""
+    for x_dtype, x_hat_dtype in ((torch.float32, torch.float64), (torch.float64, torch.float32)):
+        x, x_hat = torch.rand(3, 2, dtype=x_dtype), torch.randn(3, 2, dtype=x_hat_dtype)
+        assert log_likelihood(x, x_hat, likelihood).dtype == x_dtype
+
+
 # C-LOSS-4 -------------------------------------------------------------------------------------
 
 

@@ -458,6 +458,23 @@ def test_c_vae_8_unbuilt_vae_loads_a_built_state_dict() -> None:
         assert torch.equal(getattr(a, name), getattr(b, name)), name
 
 
+def test_vae_build_draws_no_samples() -> None:
+    """``build`` uses the RNG only for lazy initialisation (the pass runs with sample=False),
+    so a seeded run is shifted no more than by materialising the layers by hand."""
+    x = torch.randn(4, 6)
+    torch.manual_seed(21)
+    built = _vae()
+    built.build(x)
+    state_after_build = torch.get_rng_state()
+    torch.manual_seed(21)
+    by_hand = _vae()
+    with torch.no_grad():
+        by_hand.sampling_layer.get_params(by_hand.encoder(x))
+    assert torch.equal(state_after_build, torch.get_rng_state())
+    for a, b in zip(built.parameters(), by_hand.parameters()):
+        assert torch.equal(a, b)
+
+
 # torch.compile --------------------------------------------------------------------------------
 
 
