@@ -77,3 +77,34 @@ def test_seeded_loss_is_deterministic_and_samples_in_eval_mode(name: str) -> Non
     torch.testing.assert_close(losses[0], losses[1])  # no dropout/BatchNorm: same in eval
     for value in model.compute_loss(inputs[0], model(*inputs, S=2)).diagnostics.values():
         assert value.dim() == 0 and not value.requires_grad
+
+
+_HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__")
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_training_step_reads_no_tensor_value_with_value_checks_off(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyautoencoder
+
+    torch.manual_seed(0)
+    model = FACTORIES[name]()
+    inputs = _inputs(model)
+    model.build(inputs[0])
+    counts = dict.fromkeys(_HOST_READS, 0)
+
+    def counting(method: str) -> Callable[..., object]:
+        original = getattr(torch.Tensor, method)
+
+        def wrapper(self: torch.Tensor, *args: object, **kwargs: object) -> object:
+            counts[method] += 1
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    with pyautoencoder.value_checks(False), monkeypatch.context() as patch:
+        for method in _HOST_READS:
+            patch.setattr(torch.Tensor, method, counting(method))
+        model.compute_loss(inputs[0], model(*inputs, S=2)).objective.backward()
+    assert counts == dict.fromkeys(_HOST_READS, 0)

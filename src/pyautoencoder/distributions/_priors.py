@@ -14,10 +14,11 @@ a Monte Carlo estimate for the mixtures.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, cast
 
 import torch
@@ -54,20 +55,18 @@ class Prior(nn.Module, ABC):
         With value checks off, ``torch.distributions``' argument and sample validation (one host
         read per constraint) is off too while the distribution is built and evaluated.
         """
-        if value_checks_enabled() or torch.compiler.is_compiling():
+        with _torch_validation_follows_value_checks():
             return self.distribution().log_prob(z)
-        previous = D.Distribution._validate_args
-        D.Distribution.set_default_validate_args(False)
-        try:
-            return self.distribution().log_prob(z)
-        finally:
-            D.Distribution.set_default_validate_args(previous)
 
     def sample(self, num_samples: int) -> torch.Tensor:
-        """``num_samples`` draws ``[num_samples, D_z]`` (reparameterised where possible)."""
-        dist = self.distribution()
+        """``num_samples`` draws ``[num_samples, D_z]`` (reparameterised where possible).
+
+        Validation as in :meth:`log_prob`.
+        """
         shape = torch.Size([check_positive_int(num_samples, "num_samples")])
-        return dist.rsample(shape) if dist.has_rsample else dist.sample(shape)
+        with _torch_validation_follows_value_checks():
+            dist = self.distribution()
+            return dist.rsample(shape) if dist.has_rsample else dist.sample(shape)
 
     def attach(self, encode_params: PosteriorParamsFn) -> None:
         """Receive the owning model's ``x -> (mu, log_var)`` map (unused by default)."""
@@ -77,6 +76,20 @@ class Prior(nn.Module, ABC):
 
     def extra_repr(self) -> str:
         return f"latent_dim={self.latent_dim}"
+
+
+@contextlib.contextmanager
+def _torch_validation_follows_value_checks() -> Iterator[None]:
+    """Switch ``torch.distributions`` validation off for a block while value checks are off."""
+    if value_checks_enabled() or torch.compiler.is_compiling():
+        yield
+        return
+    previous = D.Distribution._validate_args
+    D.Distribution.set_default_validate_args(False)
+    try:
+        yield
+    finally:
+        D.Distribution.set_default_validate_args(previous)
 
 
 _P = TypeVar("_P", bound=type[Prior])
