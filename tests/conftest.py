@@ -4,14 +4,15 @@
   :func:`pyautoencoder.set_value_checks` cannot leak that global state into the next test.
 * ``seeded``: seeds torch's global RNG (seed 0) so a test's random inputs and samples are the
   same in every run; the core tests request it through ``pytestmark``.
-* ``sizes``: the small sizes the core tests use, so that the suite stays fast with
-  ``OMP_NUM_THREADS=1`` (``torch.set_num_threads(1)``) on a shared two-core machine.
+
+The core tests keep tensors tiny (a few examples and features, ``D_z`` of 2 to 5) except where
+a test is about large sizes, so that they run fast single-threaded (``OMP_NUM_THREADS=1``) on a
+shared two-core machine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import torch
@@ -33,19 +34,3 @@ def seeded() -> int:
     """Seed torch's global RNG with 0 and return the seed."""
     torch.manual_seed(0)
     return 0
-
-
-@dataclass(frozen=True)
-class Sizes:
-    """Small model sizes: batch ``B``, data ``D``, encoder features ``F``, latent ``D_z``."""
-
-    B: int = 4
-    D: int = 6
-    F: int = 8
-    D_z: int = 3
-
-
-@pytest.fixture
-def sizes() -> Sizes:
-    """The small sizes of the core tests (see :class:`Sizes`)."""
-    return Sizes()
