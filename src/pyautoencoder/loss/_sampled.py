@@ -33,16 +33,16 @@ def check_sampled_reconstruction(
     if likelihood is not None and not same_shape_likelihood(likelihood):
         model = get_likelihood(likelihood)
     target = tuple(x.shape) if model is None else model.x_hat_shape(x.shape)
-    rest = ", ".join(str(d) for d in target[1:])
-    expected = f"[{x.shape[0]}, S, {rest}]" if rest else f"[{x.shape[0]}, S]"
     ok = (
         x_hat.dim() == len(target) + 1
         and x_hat.shape[0] == x.shape[0]
         and x_hat.shape[1] >= 1
         and tuple(x_hat.shape[2:]) == target[1:]
     )
-    if ok:
+    if ok:  # the message is built only on failure: torch.compile cannot str() symbolic sizes
         return
+    rest = ", ".join(str(d) for d in target[1:])
+    expected = f"[{x.shape[0]}, S, {rest}]" if rest else f"[{x.shape[0]}, S]"
     hint = ""
     if x_hat.dim() == len(target):
         hint = (
