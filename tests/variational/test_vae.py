@@ -496,6 +496,25 @@ def test_vae_compiles_without_graph_breaks() -> None:
     torch._dynamo.reset()
 
 
+def test_vae_compiles_with_dynamic_shapes() -> None:
+    """With ``dynamic=True`` (symbolic batch and feature sizes) forward + loss still trace in
+    one graph: no error message is formatted from symbolic sizes on the success path."""
+    model = _vae()
+    model.build(torch.randn(4, 6))
+
+    def step(inputs: torch.Tensor) -> torch.Tensor:
+        return model.compute_loss(inputs, model(inputs, S=2)).objective
+
+    compiled = torch.compile(step, fullgraph=True, backend="eager", dynamic=True)
+    for batch in (3, 5):
+        x = torch.randn(batch, 6)
+        torch.manual_seed(batch)
+        got = compiled(x)
+        torch.manual_seed(batch)
+        torch.testing.assert_close(got, step(x))
+    torch._dynamo.reset()
+
+
 @pytest.mark.slow
 def test_vae_step_compiles_with_inductor() -> None:
     """One real default-backend compile of a VAE step: loss and gradients match eager mode.
