@@ -58,6 +58,16 @@ class Likelihood(nn.Module):
         """Elementwise ``log p(x | x_hat)``, shape of ``x``."""
         raise NotImplementedError(f"{type(self).__name__} must implement log_prob")
 
+    def log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
+        """``log_prob(x, x_hat)`` summed over every dimension from ``start_dim`` on.
+
+        ``[B, S, ...]`` with ``start_dim=2`` gives ``[B, S]``; ``[B, ...]`` with ``start_dim=1``
+        gives ``[B]``. Subclasses may override it to apply signs and constant factors after the
+        sum (one op on ``[B, S]`` instead of one per element); the values must not change.
+        """
+        log_p = self.log_prob(x, x_hat)
+        return log_p.reshape(*log_p.shape[:start_dim], -1).sum(dim=-1)
+
     def x_hat_shape(self, x_shape: Sequence[int]) -> tuple[int, ...]:
         """The decoder-output shape this likelihood expects for data of shape ``x_shape``.
 
@@ -167,6 +177,13 @@ class UnitGaussianLikelihood(Likelihood):
     def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         return -0.5 * (x - x_hat).square()
 
+    def log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
+        if type(self).log_prob is not UnitGaussianLikelihood.log_prob:  # a subclass's own
+            return super().log_prob_sum(x, x_hat, start_dim)
+        # -0.5 after the sum: scaling by a power of two is exact, so the values are unchanged.
+        squared = (x - x_hat).square()
+        return squared.reshape(*squared.shape[:start_dim], -1).sum(dim=-1) * -0.5
+
 
 @register_likelihood("bernoulli")
 class BernoulliLikelihood(Likelihood):
@@ -178,6 +195,13 @@ class BernoulliLikelihood(Likelihood):
 
     def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         return -F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
+
+    def log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
+        if type(self).log_prob is not BernoulliLikelihood.log_prob:  # a subclass's own
+            return super().log_prob_sum(x, x_hat, start_dim)
+        # The sign after the sum: negation is exact, so the values are unchanged.
+        bce = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
+        return -bce.reshape(*bce.shape[:start_dim], -1).sum(dim=-1)
 
     def check_support(self, x: torch.Tensor) -> None:
         check_in_closed_interval("x (Bernoulli targets)", x, 0.0, 1.0)

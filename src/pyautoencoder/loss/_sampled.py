@@ -81,4 +81,4 @@ def sampled_log_likelihood(
     model = get_likelihood(likelihood)
     x_rep = x.unsqueeze(1).expand(x.shape[0], x_hat.shape[1], *x.shape[1:])  # [B, S, ...], a view
     model.validate(x_rep, x_hat)
-    return model.log_prob(x_rep, x_hat).flatten(start_dim=2).sum(dim=-1)  # [B, S]
+    return model.log_prob_sum(x_rep, x_hat, start_dim=2)  # [B, S]

@@ -37,4 +37,4 @@ def reconstruction_log_likelihood(
         )
     model = get_likelihood(likelihood)
     model.validate(x, x_hat)
-    return model.log_prob(x, x_hat).reshape(x.shape[0], -1).sum(dim=1)
+    return model.log_prob_sum(x, x_hat, start_dim=1)  # [B]
