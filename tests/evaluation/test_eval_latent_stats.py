@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import LinearGaussianModel, make_linear_gaussian
+from eval_models import LinearGaussianModel, make_linear_gaussian
 from torch import nn
 
 from pyautoencoder.evaluation import (
@@ -17,6 +17,16 @@ from pyautoencoder.evaluation import (
 from pyautoencoder.loss import kl_divergence_diag_gaussian
 from pyautoencoder.vanilla import AE
 from pyautoencoder.variational import VAE
+
+
+@pytest.fixture
+def linear_gaussian() -> LinearGaussianModel:
+    return make_linear_gaussian()
+
+
+@pytest.fixture
+def sigma() -> float:
+    return 0.5
 
 
 def _vae(likelihood: str = "gaussian", prior: str | None = None) -> VAE:

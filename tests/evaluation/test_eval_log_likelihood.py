@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import (
+from eval_models import (
     FixedVarianceGaussian,
     LinearGaussianModel,
     make_linear_gaussian,
@@ -20,6 +20,16 @@ from torch.utils._pytree import tree_leaves
 from pyautoencoder.evaluation import elbo, log_likelihood_estimate
 from pyautoencoder.vanilla import AE
 from pyautoencoder.variational import VAE
+
+
+@pytest.fixture
+def linear_gaussian() -> LinearGaussianModel:
+    return make_linear_gaussian()
+
+
+@pytest.fixture
+def sigma() -> float:
+    return 0.5
 
 
 def test_estimate_converges_to_closed_form_log_likelihood(
