@@ -108,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--chunk-size", type=int, default=64)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -123,7 +123,7 @@ def main() -> None:
         args.repeats = 1
     ks = [50, 100, 200] if args.quick else [50, 100, 200, 400, 800, 1600]
     sizes = [125, 250, 500] if args.quick else [250, 500, 1000, 2000]
-    fixed_images, fixed_k = (100 if args.quick else 200), (50 if args.quick else 100)
+    fixed_images, fixed_k = (50 if args.quick else 100), 50
     print("## IS log-likelihood: time and memory scaling\n")
     print("\n".join(machine_lines(args.threads)))
     print(
