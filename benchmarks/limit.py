@@ -150,7 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--models", default="vae-mlp")
+    parser.add_argument("--models", default="vae-mlp,iwae-mlp")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
