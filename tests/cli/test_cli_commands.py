@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAST
 from PIL import Image
 
+from conftest import FAST
 from pyautoencoder.cli import main
 from pyautoencoder.registry import list_models
 
@@ -108,3 +108,16 @@ def test_python_dash_m_runs_the_command() -> None:
     )
     assert completed.returncode == 0
     assert all(name in completed.stdout for name in ("demo", "train", "evaluate", "sample"))
+
+
+MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason="the MNIST test split is only on project machines")
+def test_mnist_idx_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["--out", str(tmp_path), "--name", "m", "--epochs", "1", "--batch-size", "1024"]
+    data = f"mnist:{MNIST}"
+    assert main(["train", "--model", "vae", "--data", data, *args, "--no-report", *FAST]) == 0
+    run = json.loads((tmp_path / "m" / "run.json").read_text())
+    assert run["input_shape"] == [1, 28, 28]
+    assert "held-out ELBO" in capsys.readouterr().out

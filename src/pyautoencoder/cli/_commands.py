@@ -14,7 +14,8 @@ from torch import nn
 
 from .._io import atomic_write_bytes, atomic_write_json
 from ..training import Trainer, read_metrics
-from ._data import DataSplit, load_data
+from ._builtin import has_package
+from ._data import DataSplit, data_source, load_data
 from ._errors import CLIError
 from ._evaluate import held_out_metrics
 from ._runs import RunSpec, build_model, check_model_name, load_run, split_options
@@ -90,6 +91,8 @@ def _spec_from_args(args: argparse.Namespace, data: DataSplit) -> RunSpec:
         precision=args.precision,
         devices=args.devices,
         warmup_steps=args.kl_warmup,
+        data_source=data_source(),
+        net_source="package" if has_package("nets") else "builtin",
     )
 
 
@@ -116,7 +119,7 @@ def train_run(
     """Train (or resume) the run, then evaluate it and write its report (rank 0)."""
     from ..training import LinearWarmup
 
-    data = load_data(spec.data)
+    data = load_data(spec.data, spec.data_source)
     model = build_model(spec)
     _, loss_kwargs, fit_beta = split_options(spec)
     beta: Any = fit_beta
@@ -251,7 +254,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run_dir, spec, model, checkpoint = load_run(args.run)
     _say(f"{spec.model} from {checkpoint}")
     metrics = _evaluate_and_store(
-        model, spec, load_data(spec.data), run_dir, num_samples=args.num_samples
+        model, spec, load_data(spec.data, spec.data_source), run_dir, num_samples=args.num_samples
     )
     if args.json:
         print(json.dumps(metrics))
@@ -280,7 +283,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     run_dir, spec, model, _ = load_run(args.run)
-    data = load_data(spec.data)
+    data = load_data(spec.data, spec.data_source)
     metrics = _evaluate_and_store(model, spec, data, run_dir, num_samples=args.num_samples)
     _say(f"report: {_write_report(model, spec, data, run_dir, metrics)}")
     return 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from . import _builtin
 from ._errors import CLIError, unknown_name
 
 DATA_NAMES = ("digits", "mnist:<dir>", "shapes", "<file.npy>", "<file.pt>")
@@ -96,9 +97,26 @@ def _load_file(path: Path) -> DataSplit:
     return _holdout(path.name, _as_float_images(x, str(path)), labels)
 
 
-def load_data(spec: str) -> DataSplit:
-    """Resolve a ``--data`` spec; unknown names list the valid ones."""
+def data_source() -> str:
+    """``"package"`` when ``pyautoencoder.data`` is installed, else ``"builtin"``."""
+    return "package" if _builtin.has_package("data") else "builtin"
+
+
+def load_data(spec: str, source: str | None = None) -> DataSplit:
+    """Resolve a ``--data`` spec; unknown names list the valid ones.
+
+    ``source`` picks ``pyautoencoder.data`` (``"package"``) or the command's own readers
+    (``"builtin"``: digits and MNIST IDX files, every fifth example held out); ``None`` takes
+    the package when it is installed.
+    """
+    source = source or data_source()
     if spec == "digits":
+        if source == "builtin":
+            x, y = _builtin.digits()
+            # The file cycles through the classes 0-9: shuffle once (fixed seed) so that
+            # "every fifth example" holds out every class, not only 0 and 5.
+            order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+            return _holdout("digits", x[order], y[order])
         from ..data import digits
 
         return _from_split("digits", digits())
@@ -106,6 +124,8 @@ def load_data(spec: str) -> DataSplit:
         folder = Path(spec.split(":", 1)[1]).expanduser()
         if not folder.exists():
             raise CLIError(f"MNIST folder not found: {folder}")
+        if source == "builtin":
+            return _holdout("mnist", *_builtin.mnist_idx(folder))
         from ..data import mnist_idx
 
         try:
@@ -113,6 +133,10 @@ def load_data(spec: str) -> DataSplit:
         except FileNotFoundError as error:
             raise CLIError(f"no MNIST IDX files in {folder}: {error}") from error
     if spec == "shapes":
+        if source == "builtin":
+            raise CLIError(
+                "the shapes data set needs pyautoencoder.data (pip install -U pyautoencoder)"
+            )
         from ..data import shapes
 
         return _from_split("shapes", shapes())

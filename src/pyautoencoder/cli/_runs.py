@@ -22,6 +22,7 @@ from torch import nn
 from .._io import atomic_write_json
 from ..registry import get_model_entry, list_models
 from ..training import find_checkpoint, load_weights
+from . import _builtin
 from ._errors import CLIError, unknown_name
 
 RUN_FILE = "run.json"
@@ -47,6 +48,8 @@ class RunSpec:
     precision: str = "32-true"
     devices: int = 1
     warmup_steps: int = 0
+    data_source: str = "package"
+    net_source: str = "package"
 
     def save(self, run_dir: Path) -> None:
         atomic_write_json(run_dir / RUN_FILE, asdict(self))
@@ -107,10 +110,21 @@ def split_options(spec: RunSpec) -> tuple[dict[str, Any], dict[str, Any], float 
 
 
 def build_model(spec: RunSpec) -> nn.Module:
-    """A fresh model from the run spec through :func:`pyautoencoder.nets.create_model`."""
+    """A fresh model from the run spec: :func:`pyautoencoder.nets.create_model`, or the
+    command's own MLPs for runs made without ``pyautoencoder.nets``."""
+    model_kwargs, _, _ = split_options(spec)
+    if spec.net_source == "builtin":
+        if spec.net != "mlp":
+            raise CLIError("--net conv needs pyautoencoder.nets (pip install -U pyautoencoder)")
+        return _builtin.create_mlp_model(
+            spec.model,
+            tuple(spec.input_shape),
+            spec.latent_dim,
+            tuple(spec.hidden),
+            **model_kwargs,
+        )
     from ..nets import create_model
 
-    model_kwargs, _, _ = split_options(spec)
     options: dict[str, Any] = {"net": spec.net}
     if spec.net == "mlp":
         options["hidden"] = tuple(spec.hidden)
