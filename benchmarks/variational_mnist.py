@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 import pyautoencoder
-from pyautoencoder.loss._iwae_bound import importance_log_weights, iwae_bound
+from pyautoencoder.loss import importance_log_weights, iwae_bound
 from pyautoencoder.loss._sampled import sampled_log_likelihood
 from pyautoencoder.variational import CVAE, DIPVAE, IWAE, VAE, WAE, BetaTCVAE, InfoVAE
 
