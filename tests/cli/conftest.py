@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import FAST
 
 from pyautoencoder.cli import main
-
-FAST = ["--quiet", "--num-samples", "5"]
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import FAST
 from PIL import Image
 
-from conftest import FAST
 from pyautoencoder.cli import main
 from pyautoencoder.registry import list_models
 

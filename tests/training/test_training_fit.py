@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import QUIET, make_vae
 from torch import nn
 from torch.utils.data import Dataset
+from training_helpers import QUIET, make_vae
 
 import pyautoencoder
 from pyautoencoder.training import (

@@ -20,12 +20,18 @@ from torch import nn
 from ..registry import get_model_entry
 from ._errors import CLIError
 
+_REQUIRED = {"data": "digits", "nets": "create_model"}
+
 
 def has_package(name: str) -> bool:
-    """Whether ``pyautoencoder.<name>`` can be imported."""
-    import importlib.util
+    """Whether ``pyautoencoder.<name>`` imports and provides what the command uses."""
+    import importlib
 
-    return importlib.util.find_spec(f"pyautoencoder.{name}") is not None
+    try:
+        module = importlib.import_module(f"pyautoencoder.{name}")
+    except ImportError:
+        return False
+    return hasattr(module, _REQUIRED.get(name, "__name__"))
 
 
 def digits() -> tuple[torch.Tensor, torch.Tensor]:
