@@ -1,0 +1,19 @@
+"""Data sets and batching: embedded digits, local MNIST IDX files, procedural shapes.
+
+Nothing here downloads anything. ``digits`` needs scikit-learn
+(``pip install "pyautoencoder[data]"``); the rest needs only torch.
+"""
+
+from ._batches import TensorBatches
+from ._digits import digits
+from ._idx import DataFormatError, mnist_idx, read_idx
+from ._split import DatasetSplit
+
+__all__ = [
+    "DataFormatError",
+    "DatasetSplit",
+    "TensorBatches",
+    "digits",
+    "mnist_idx",
+    "read_idx",
+]

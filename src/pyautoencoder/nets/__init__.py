@@ -1,0 +1,24 @@
+"""Ready-made encoders and decoders built from a config, and :func:`create_model`.
+
+A network's constructor arguments are its config (``net.config``, JSON-serialisable), and
+:func:`create_model` turns a registered model name and a few sizes into a built model whose
+creation arguments :func:`save_pretrained` writes next to its weights.
+"""
+
+from ..pretrained import from_pretrained, load_pretrained, save_pretrained
+from ._common import ACTIVATIONS
+from ._conv import ConvDecoder, ConvEncoder
+from ._factory import create_model
+from ._mlp import MLPDecoder, MLPEncoder
+
+__all__ = [
+    "ACTIVATIONS",
+    "ConvDecoder",
+    "ConvEncoder",
+    "MLPDecoder",
+    "MLPEncoder",
+    "create_model",
+    "from_pretrained",
+    "load_pretrained",
+    "save_pretrained",
+]

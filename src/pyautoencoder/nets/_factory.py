@@ -1,0 +1,204 @@
+"""``create_model``: a registered model with ready-made networks, from a handful of sizes."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..registry import ModelEntry, get_model_entry
+from ._common import check_shape, check_size, check_sizes, make_activation, num_features
+from ._conv import ConvDecoder, ConvEncoder
+from ._mlp import MLPDecoder, MLPEncoder
+
+#: Version of the ``config.json`` layout written by ``save_pretrained``.
+FORMAT_VERSION = 1
+#: Value of the ``format`` key of ``config.json``.
+FORMAT_NAME = "pyautoencoder.pretrained"
+
+_DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (256,)}
+
+
+def create_model(
+    name: str,
+    input_shape: Sequence[int],
+    latent_dim: int,
+    net: str = "mlp",
+    hidden: Sequence[int] | None = None,
+    channels: Sequence[int] = (32, 64),
+    activation: str = "relu",
+    **model_kwargs: Any,
+) -> nn.Module:
+    """Build and :meth:`~pyautoencoder._base.BaseAutoencoder.build` a registered model.
+
+    The registry entry of ``name`` (:func:`pyautoencoder.registry.get_model_entry`) says
+    what the encoder must output:
+
+    * ``latent="features"`` (VAE family): the encoder ends with its last hidden layer after the
+      activation, ``[B, hidden[-1]]``; the model's own sampling layer maps it to the latent;
+    * ``latent="code"`` (deterministic and quantized models): the encoder ends with a linear
+      layer to ``[B, latent_dim]``.
+
+    The decoder maps ``[N, latent_dim]`` back to ``[N, *input_shape]`` with no output
+    activation (Gaussian means or Bernoulli logits). ``latent_dim`` is passed to the class
+    under ``entry.latent_arg`` (when not ``None``), together with ``model_kwargs``.
+
+    Conditional models, i.e. classes with a ``condition_dim`` constructor argument (CVAE),
+    concatenate ``y`` to the flattened input and to ``z``: their MLP encoder takes
+    ``prod(input_shape) + condition_dim`` features and their decoder ``latent_dim +
+    condition_dim``. Convolutional networks cannot take such inputs.
+
+    The creation arguments are kept as ``model.pretrained_config`` (the content of
+    ``config.json`` for :func:`~pyautoencoder.pretrained.save_pretrained`); it is ``None``
+    when a ``model_kwargs`` value cannot be written as JSON (e.g. a prior object).
+
+    Parameters
+    ----------
+    name : str
+        Registered model name (``pyautoencoder.registry.list_models()``), case-insensitive.
+    input_shape : sequence of int
+        Shape of one example without the batch dimension: any shape for ``"mlp"``,
+        ``(C, H, W)`` for ``"conv"``.
+    latent_dim : int
+        ``D_z`` (the code size for ``"code"`` models).
+    net : {"mlp", "conv"}
+        :class:`MLPEncoder`/:class:`MLPDecoder` or :class:`ConvEncoder`/:class:`ConvDecoder`.
+    hidden : sequence of int, optional
+        Hidden widths, input side first (the decoder uses them reversed): all layers of an
+        MLP (default ``(512, 256)``), the fully connected layers after the convolutions of a
+        conv net (default ``(256,)``).
+    channels : sequence of int
+        Channels of the stride-2 convolutions (``"conv"`` only).
+    activation : str
+        Activation name of every hidden layer.
+    **model_kwargs
+        Further constructor arguments of the model (``likelihood="bernoulli"``, ``beta=4``).
+
+    Returns
+    -------
+    nn.Module
+        The built model (lazy layers materialised), in training mode.
+    """
+    entry = get_model_entry(name)
+    shape = check_shape(input_shape, "input_shape")
+    latent_dim = check_size(latent_dim, "latent_dim")
+    if net not in _DEFAULT_HIDDEN:
+        raise ValueError(f"net must be 'mlp' or 'conv', got {net!r}")
+    widths = check_sizes(
+        _DEFAULT_HIDDEN[net] if hidden is None else hidden, "hidden", allow_empty=True
+    )
+    conv_channels = check_sizes(channels, "channels", allow_empty=False)
+    make_activation(activation)
+    encoder, decoder = _networks(
+        entry, shape, latent_dim, net, widths, conv_channels, activation, model_kwargs
+    )
+    kwargs = dict(model_kwargs)
+    if entry.latent_arg is not None:
+        if entry.latent_arg in kwargs:
+            raise ValueError(
+                f"pass the latent size as latent_dim, not as {entry.latent_arg}= in model_kwargs"
+            )
+        kwargs[entry.latent_arg] = latent_dim
+    model = entry.cls(encoder, decoder, **kwargs)
+    build = getattr(model, "build", None)
+    if callable(build):
+        build(torch.zeros(2, *shape))
+    arguments = {
+        "name": entry.name,
+        "input_shape": list(shape),
+        "latent_dim": latent_dim,
+        "net": net,
+        "hidden": list(widths),
+        "channels": list(conv_channels),
+        "activation": activation,
+        "model_kwargs": _json_kwargs(model_kwargs),
+    }
+    config = None if arguments["model_kwargs"] is None else make_config(arguments)
+    # A plain attribute (nn.Module.__setattr__ stores it in __dict__, not as state).
+    object.__setattr__(model, "pretrained_config", config)
+    return model
+
+
+def make_config(model_spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``config.json`` content for the ``create_model`` arguments ``model_spec``."""
+    from .. import __version__
+
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "model": model_spec,
+    }
+
+
+def _condition_dim(cls: type[nn.Module], model_kwargs: dict[str, Any]) -> int:
+    """``condition_dim`` of a conditional model class (its argument or default), else 0."""
+    try:
+        parameter = inspect.signature(cls).parameters.get("condition_dim")
+    except (TypeError, ValueError):  # no introspectable signature
+        return 0
+    if parameter is None:
+        return 0
+    value = model_kwargs.get("condition_dim", parameter.default)
+    return 0 if value is inspect.Parameter.empty else check_size(value, "condition_dim")
+
+
+def _networks(
+    entry: ModelEntry,
+    shape: tuple[int, ...],
+    latent_dim: int,
+    net: str,
+    widths: tuple[int, ...],
+    channels: tuple[int, ...],
+    activation: str,
+    model_kwargs: dict[str, Any],
+) -> tuple[nn.Module, nn.Module]:
+    """The encoder and decoder for ``entry``'s kind of latent."""
+    code = latent_dim if entry.latent == "code" else None
+    if entry.latent == "features" and net == "mlp" and not widths:
+        raise ValueError(
+            f"model {entry.name!r} maps encoder features to its latent itself: hidden must "
+            "hold at least one width (the feature size), got ()"
+        )
+    condition = _condition_dim(entry.cls, model_kwargs)
+    decoder_widths = tuple(reversed(widths))
+    if net == "mlp":
+        encoder_shape = shape if condition == 0 else (num_features(shape) + condition,)
+        encoder: nn.Module = MLPEncoder(encoder_shape, widths, code, activation)
+        decoder: nn.Module = MLPDecoder(latent_dim + condition, decoder_widths, shape, activation)
+        return encoder, decoder
+    if condition:
+        raise ValueError(
+            f"net='conv' cannot be used for the conditional model {entry.name!r} (it "
+            "concatenates y to the flattened input); use net='mlp'"
+        )
+    if len(shape) != 3:
+        raise ValueError(f"net='conv' needs input_shape (C, H, W), got {shape}")
+    encoder = ConvEncoder(shape, channels, code, widths, activation)
+    decoder = ConvDecoder(latent_dim, channels, shape, decoder_widths, activation)
+    return encoder, decoder
+
+
+def _json_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """``model_kwargs`` as JSON values (enums by value, tuples as lists), or ``None``."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, enum.Enum):
+            return convert(value.value)
+        if isinstance(value, (tuple, list)):
+            return [convert(item) for item in value]
+        if isinstance(value, dict):
+            return {str(key): convert(item) for key, item in value.items()}
+        return value
+
+    converted = {key: convert(value) for key, value in model_kwargs.items()}
+    try:
+        json.dumps(converted, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return converted
