@@ -8,8 +8,9 @@ Usage::
 Data: the official MNIST test split (10,000 images), binarized once with
 ``Bernoulli(intensity / 255)`` (``torch.Generator().manual_seed(0)``, index order); training
 images are those with ``index % 5 != 0`` (8,000), held-out ``index % 5 == 0`` (2,000), the
-"MNIST-10k" convention of the data's README. Read with ``pyautoencoder.data.mnist_idx`` when
-that module exists, else with gzip and numpy.
+"MNIST-10k" convention of the data's README. Read with
+``pyautoencoder.data.mnist_idx(path, binarize=True)`` (gzip and numpy when that module is
+missing).
 
 Model: VAE with an MLP encoder (784-256-ReLU-256-ReLU) and decoder (16-256-ReLU-256-ReLU-784
 Bernoulli logits), D_z = 16, Adam (lr 1e-3), batch 100, ``--epochs`` passes, seed 0.
@@ -47,19 +48,19 @@ HIDDEN = 256
 BATCH = 100
 
 
-def load_binarized_mnist(root: Path) -> torch.Tensor:
-    """Binarized MNIST test images ``[10000, 784]`` (float32, index order)."""
+def load_mnist_10k(root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binarized MNIST-10k: training ``[8000, 784]`` and held-out ``[2000, 784]`` images."""
     try:
-        from pyautoencoder.data import mnist_idx  # type: ignore[attr-defined]
-
-        images = torch.as_tensor(mnist_idx(root).images, dtype=torch.float32).reshape(-1, 784)
-        if images.max() > 1:
-            images = images / 255.0
-    except (ImportError, AttributeError, TypeError):
+        from pyautoencoder.data import mnist_idx
+    except ImportError:  # an older checkout without pyautoencoder.data: read the IDX inline
         with gzip.open(root / "t10k-images-idx3-ubyte.gz", "rb") as f:
             raw = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
-        images = torch.from_numpy(raw.astype(np.float32) / 255.0)
-    return torch.bernoulli(images, generator=torch.Generator().manual_seed(0))
+        intensity = torch.from_numpy(raw.astype(np.float32) / 255.0)
+        images = torch.bernoulli(intensity, generator=torch.Generator().manual_seed(0))
+        held_out = torch.arange(images.shape[0]) % 5 == 0
+        return images[~held_out], images[held_out]
+    split = mnist_idx(root, binarize=True, seed=0)
+    return split.train_x.reshape(-1, 784), split.test_x.reshape(-1, 784)
 
 
 def build_vae() -> VAE:
@@ -114,9 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
 
-    images = load_binarized_mnist(args.data)
-    index = torch.arange(images.shape[0])
-    train_images, held_out = images[index % 5 != 0], images[index % 5 == 0]
+    train_images, held_out = load_mnist_10k(args.data)
     model = build_vae()
     train_seconds = train(model, train_images, args.epochs)
 
