@@ -251,3 +251,24 @@ def test_missing_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(importlib, "import_module", fake_import)
     with pytest.raises(ImportError, match=r'pip install "pyautoencoder\[eval\]"'):
         E.sap_from_codes(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), np.zeros((4, 1)))
+
+
+def test_the_shapes_data_set_is_a_ground_truth_source() -> None:
+    # The centre of mass of a shape's pixels recovers its x and y position factors.
+    from pyautoencoder.data import shapes
+
+    data = shapes(image_size=16)
+
+    def centre_of_mass(x: torch.Tensor) -> torch.Tensor:
+        image = x.reshape(x.shape[0], 16, 16).double()  # [n, H, W]
+        mass = image.sum(dim=(1, 2)).clamp(min=1)
+        grid = torch.arange(16, dtype=torch.float64)
+        column = (image.sum(dim=1) * grid).sum(dim=1) / mass
+        row = (image.sum(dim=2) * grid).sum(dim=1) / mass
+        return torch.stack([column, row, mass], dim=1)
+
+    result = E.mig(centre_of_mass, data, num_train=1000, seed=0)
+    assert result.mutual_information.shape == (3, len(data.factor_sizes))
+    assert result.per_factor[3] > 0.8  # pos_x
+    assert result.per_factor[4] > 0.8  # pos_y
+    assert result.per_factor[2] < 0.1  # orientation: not captured
