@@ -1,0 +1,102 @@
+"""create_model: encoders end as the registry says, configs are recorded, errors are clear."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from pyautoencoder.nets import ConvEncoder, MLPEncoder, create_model
+from pyautoencoder.registry import get_model_entry, list_models
+from pyautoencoder.variational import VAE
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_encoder_output_follows_the_registry_latent_kind(name: str) -> None:
+    entry = get_model_entry(name)
+    model = create_model(name, (1, 8, 8), 3, hidden=(16, 12))
+    assert isinstance(model, entry.cls)
+    assert not any(
+        isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()
+    ), "create_model must return a built model"
+    encoder = model.encoder
+    assert isinstance(encoder, MLPEncoder)
+    expected = 12 if entry.latent == "features" else 3
+    assert encoder.out_features == expected
+    if entry.latent_arg is not None:
+        assert getattr(model, entry.latent_arg) == 3
+
+
+def test_conv_model_round_trips_image_shapes() -> None:
+    model = create_model("vae", (1, 28, 28), 4, net="conv", channels=(4, 8), hidden=(16,))
+    assert isinstance(model.encoder, ConvEncoder)
+    output = model(torch.rand(3, 1, 28, 28))
+    assert output.x_hat.shape == (3, 1, 1, 28, 28) and output.z.shape == (3, 1, 4)
+
+
+def test_model_kwargs_reach_the_model() -> None:
+    model = create_model("vae", (4,), 2, hidden=(8,), likelihood="bernoulli", free_bits=0.5)
+    assert isinstance(model, VAE) and model.free_bits == 0.5
+    assert type(model.likelihood).__name__.lower().startswith("bernoulli")
+
+
+def test_pretrained_config_holds_exactly_the_creation_arguments() -> None:
+    model = create_model("ae", [1, 8, 8], 3, hidden=[16], activation="tanh")
+    config = model.pretrained_config
+    assert json.loads(json.dumps(config)) == config
+    assert config["format"] == "pyautoencoder.pretrained" and config["format_version"] == 1
+    assert config["model"] == {
+        "name": "ae",
+        "input_shape": [1, 8, 8],
+        "latent_dim": 3,
+        "net": "mlp",
+        "hidden": [16],
+        "channels": [32, 64],
+        "activation": "tanh",
+        "model_kwargs": {},
+    }
+
+
+def test_model_kwargs_that_are_not_json_leave_no_pretrained_config() -> None:
+    model = create_model("vae", (4,), 2, hidden=(8,), prior=None, kl_estimator="auto")
+    assert model.pretrained_config["model"]["model_kwargs"] == {
+        "prior": None,
+        "kl_estimator": "auto",
+    }
+    from pyautoencoder.distributions import get_likelihood
+
+    custom = create_model("vae", (4,), 2, hidden=(8,), likelihood=get_likelihood("bernoulli"))
+    assert custom.pretrained_config is None
+
+
+def test_conditional_models_get_room_for_the_condition() -> None:
+    model = create_model("cvae", (1, 4, 4), 2, hidden=(8,), condition_dim=3)
+    assert model.encoder.config["input_shape"] == [16 + 3]
+    assert model.decoder.config["latent_dim"] == 2 + 3
+    y = torch.tensor([0, 2])
+    assert model(torch.rand(2, 1, 4, 4), y).x_hat.shape == (2, 1, 1, 4, 4)
+
+
+def test_unknown_model_name_suggests_close_matches() -> None:
+    with pytest.raises(ValueError, match=r"Unknown model 'vea'.*Did you mean 'vae'"):
+        create_model("vea", (4,), 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"net": "transformer"}, r"net must be 'mlp' or 'conv', got 'transformer'"),
+        ({"name": "cvae", "net": "conv"}, r"net='conv' cannot be used for the conditional"),
+        ({"net": "conv", "input_shape": (64,)}, r"net='conv' needs input_shape \(C, H, W\)"),
+        ({"hidden": ()}, r"hidden must hold at least one width"),
+        ({"latent_dim": 0}, r"latent_dim must be a positive int"),
+        ({"name": "vqvae", "code_dim": 4}, r"pass the latent size as latent_dim, not as code_dim"),
+    ],
+)
+def test_invalid_arguments_are_explained(kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"name": "vae", "input_shape": (1, 8, 8), "latent_dim": 2}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        create_model(**arguments)  # type: ignore[arg-type]
