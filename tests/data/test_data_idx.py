@@ -155,7 +155,7 @@ MNIST = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mnist"
 def test_official_mnist_test_split_follows_the_mnist_10k_convention() -> None:
     split = mnist_idx(MNIST)
     assert split.train_x.shape == (8000, 1, 28, 28) and split.test_x.shape == (2000, 1, 28, 28)
-    assert 0.0 <= float(split.train_x.min()) and float(split.train_x.max()) == 1.0
+    assert float(split.train_x.min()) >= 0.0 and float(split.train_x.max()) == 1.0
     raw = gzip.decompress((MNIST / "t10k-labels-idx1-ubyte.gz").read_bytes())[8:]
     labels = torch.tensor(list(raw))  # an independent read of the label file (8-byte header)
     torch.testing.assert_close(split.test_y, labels[::5])

@@ -124,7 +124,7 @@ def test_random_k_covers_one_to_k_minus_one(data: Shapes) -> None:
 
 def test_factors_with_one_value_never_change() -> None:
     data = shapes(num_scales=1, num_orientations=1, num_x=2, num_y=2, image_size=16)
-    first, second, shared = data.sample_pair_factors(200, 2, torch.Generator().manual_seed(0))
+    _, _, shared = data.sample_pair_factors(200, 2, torch.Generator().manual_seed(0))
     assert shared[:, 1].all() and shared[:, 2].all()
     with pytest.raises(ValueError, match=r"k must be an int in \[1, 3\]"):
         data.sample_pair_factors(2, 4)
