@@ -306,3 +306,23 @@ def test_a_trainer_can_fit_again_after_an_interrupt(data) -> None:
 def test_bad_options_are_named(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Trainer(**options)
+
+
+def test_checkpoints_of_create_model_models_open_with_from_pretrained(tmp_path: Path) -> None:
+    from pyautoencoder.nets import create_model, from_pretrained
+
+    torch.manual_seed(0)
+    model = create_model("vae", (6,), 2, hidden=(8,), likelihood="bernoulli")
+    x = torch.rand(40, 6)
+    fit(model, x, epochs=1, batch_size=20, out_dir=tmp_path, **QUIET)
+    loaded = from_pretrained(find_checkpoint(tmp_path))
+    assert type(loaded) is type(model) and _same_weights(loaded, model)
+
+
+def test_tensor_batches_are_the_in_memory_fast_path(data) -> None:
+    from pyautoencoder.data import TensorBatches
+
+    train, _ = data
+    batches = TensorBatches(train, batch_size=7, shuffle=False)
+    result = fit(make_vae(), batches, epochs=1, batch_size=40, **QUIET)
+    assert result.steps == 3  # fit's batch_size decides; the object contributes its tensors
