@@ -19,7 +19,7 @@ Hooks a model class may define (documented in ``docs/nets.md``):
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -195,3 +195,24 @@ def test_same_seed_gives_the_same_model_and_loss(name: str) -> None:
     other = build(name, seed=6)
     torch.manual_seed(7)
     assert not torch.equal(forward_and_loss(other, x)[1].objective.detach(), losses[0])
+
+
+def test_matrix_hooks_reach_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_example_config`` reaches the constructor and ``_generic_test_skips`` skips a check."""
+    from pyautoencoder import registry
+    from pyautoencoder.vanilla import AE
+
+    class _HookedAE(AE):
+        _example_config: ClassVar[dict[str, Any]] = {"likelihood_name": "bernoulli"}
+        _generic_test_skips: ClassVar[dict[str, str]] = {"some_check": "does not apply"}
+
+        def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood_name: str) -> None:
+            super().__init__(encoder, decoder)
+            self.likelihood_name = likelihood_name
+
+    entry = registry.ModelEntry("hooked_ae", _HookedAE, "code", None)
+    monkeypatch.setitem(registry._MODELS, "hooked_ae", entry)
+    assert build("hooked_ae").likelihood_name == "bernoulli"
+    with pytest.raises(pytest.skip.Exception, match="opts out of some_check: does not apply"):
+        skip_if_opted_out("hooked_ae", "some_check")
+    skip_if_opted_out("hooked_ae", "another_check")  # no skip
