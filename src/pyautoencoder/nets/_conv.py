@@ -68,7 +68,7 @@ class ConvEncoder(ConfigMixin, nn.Module):
 
     def __init__(
         self,
-        input_shape: Sequence[int] = (1, 28, 28),
+        input_shape: Sequence[int],
         channels: Sequence[int] = (32, 64),
         out_features: int | None = None,
         hidden: Sequence[int] = (),
