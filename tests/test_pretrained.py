@@ -206,3 +206,13 @@ def test_from_pretrained_returns_an_eval_model_on_the_device(saved: Path) -> Non
     model = from_pretrained(saved, device="cpu")
     assert not model.training
     assert all(p.device.type == "cpu" for p in model.parameters())
+
+
+def test_a_training_checkpoint_folder_is_a_pretrained_folder(tmp_path: Path) -> None:
+    from pyautoencoder.training import save_checkpoint
+
+    model = create_model("vae", (1, 4, 4), 2, hidden=(8,))
+    folder = save_checkpoint(tmp_path, "step-00000001", model, {"format_version": 1, "step": 1})
+    loaded = from_pretrained(folder)
+    x = torch.rand(2, 1, 4, 4)
+    torch.testing.assert_close(_outputs(loaded, x), _outputs(model, x), rtol=0, atol=0)
