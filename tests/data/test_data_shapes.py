@@ -142,8 +142,14 @@ def test_sample_pairs_renders_both_images(data: Shapes) -> None:
 def test_split_holds_every_fifth_example_out(data: Shapes) -> None:
     split = data.split()
     assert split.test_x.shape[0] == 44 and split.train_x.shape[0] == 172
-    torch.testing.assert_close(split.test_y[1], data.index_to_factors(torch.tensor([5]))[0])
+    factors = data.index_to_factors(torch.arange(len(data)))
+    torch.testing.assert_close(split.test_y, factors[::5, 0])  # the shape as class label
+    torch.testing.assert_close(split.test_x, data.images_from_factors(factors[::5]))
+    torch.testing.assert_close(data.split(labels="factors").test_y, factors[::5])
     torch.testing.assert_close(data.test_x, split.test_x)
+    torch.testing.assert_close(data.train_y, split.train_y)
+    with pytest.raises(ValueError, match="labels must be 'shape' or 'factors'"):
+        data.split(labels="scale")
 
 
 def test_shapes_is_a_ground_truth_data_source(data: Shapes) -> None:

@@ -241,15 +241,21 @@ class Shapes:
         first, second, shared = self.sample_pair_factors(n, k, generator)
         return self.images_from_factors(first), self.images_from_factors(second), shared
 
-    def split(self) -> DatasetSplit:
-        """Every image of the grid, ``index % 5 == 0`` held out; ``y`` are the factors.
+    def split(self, labels: str = "shape") -> DatasetSplit:
+        """Every image of the grid, ``index % 5 == 0`` held out.
+
+        ``labels="shape"`` (default) gives class labels ``y [N]``, the shape index, like the
+        other data sets' labels; ``labels="factors"`` gives all factor indices ``y [N, K]``.
 
         Renders the whole factor product (``len(self)`` images of ``4 H W`` bytes each): for
         the default grid 4,608 images, 75 MB. Use :meth:`sample_factors` and
         :meth:`images_from_factors` to draw batches of larger grids instead.
         """
+        if labels not in ("shape", "factors"):
+            raise ValueError(f"labels must be 'shape' or 'factors', got {labels!r}")
         factors = self.index_to_factors(torch.arange(len(self)))
-        return holdout_every_fifth(self.images_from_factors(factors), factors)
+        y = factors[:, 0] if labels == "shape" else factors
+        return holdout_every_fifth(self.images_from_factors(factors), y)
 
     @cached_property
     def _split(self) -> DatasetSplit:
@@ -262,7 +268,7 @@ class Shapes:
 
     @property
     def train_y(self) -> torch.Tensor:
-        """Training factors of :meth:`split`."""
+        """Training shape labels ``[N]`` of :meth:`split`."""
         return self._split.train_y
 
     @property
@@ -272,7 +278,7 @@ class Shapes:
 
     @property
     def test_y(self) -> torch.Tensor:
-        """Held-out factors of :meth:`split`."""
+        """Held-out shape labels ``[N]`` of :meth:`split`."""
         return self._split.test_y
 
 
