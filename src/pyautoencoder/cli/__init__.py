@@ -46,6 +46,14 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     group.add_argument("--seed", type=int, default=0, help="random seed (0)")
     run = parser.add_argument_group("execution and output")
     run.add_argument("--accelerator", default="auto", help="cpu, cuda, mps or auto (auto)")
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=1 if demo else None,
+        help="CPU threads for PyTorch ("
+        + ("1: the demo's small matrices gain nothing from more" if demo else "PyTorch's default")
+        + ")",
+    )
     run.add_argument("--devices", type=int, default=1, help="processes/devices (1)")
     run.add_argument(
         "--precision", default="32-true", help="32-true, bf16-mixed or 16-mixed (32-true)"

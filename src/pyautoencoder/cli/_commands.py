@@ -119,6 +119,10 @@ def train_run(
     """Train (or resume) the run, then evaluate it and write its report (rank 0)."""
     from ..training import LinearWarmup
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     data = load_data(spec.data, spec.data_source)
     model = build_model(spec)
     _, loss_kwargs, fit_beta = split_options(spec)
