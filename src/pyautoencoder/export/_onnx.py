@@ -100,6 +100,8 @@ def to_onnx(
         opset_version=opset_version,
         verbose=False,
     )
+    if onnx_program is None:  # only when f= is given, which it is not here
+        raise RuntimeError("torch.onnx.export returned no ONNX program")
     model_proto = onnx_program.model_proto
     _name_batch_dimension(model_proto)
     onnx.checker.check_model(model_proto, full_check=True)
