@@ -63,6 +63,19 @@ def test_encoder_returns_several_fields_in_the_order_asked() -> None:
     torch.testing.assert_close(z, expected.mu.unsqueeze(1), atol=ATOL, rtol=0)
 
 
+def test_sampling_encoder_draws_like_eager_from_the_global_generator() -> None:
+    model = _vae()
+    program = export_encoder(model, torch.rand(4, 6), output="z", encode_kwargs={"sample": True})
+    x = torch.rand(3, 6)
+    torch.manual_seed(5)
+    drawn = _run(program, x)
+    torch.manual_seed(5)
+    expected = model.eval().encode(x, sample=True).z
+    torch.testing.assert_close(drawn, expected, atol=ATOL, rtol=0)
+    torch.manual_seed(6)
+    assert not torch.allclose(_run(program, x), drawn)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("batch", [3, 7])
 def test_vae_decoder_matches_eager_at_other_batch_sizes(batch: int) -> None:
     model = _vae()
