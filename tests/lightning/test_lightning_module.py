@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-import lightning as L
 from pyautoencoder.lightning import AutoencoderModule, BetaScheduleCallback, load_model_weights
 from pyautoencoder.training import CyclicalBeta, LinearWarmup
 from pyautoencoder.vanilla import AE

@@ -11,8 +11,8 @@ Needs the ``lightning`` extra (``pip install "pyautoencoder[lightning]"``).
 >>> load_model_weights(trainer.checkpoint_callback.best_model_path, fresh_vae)
 """
 
-try:
-    import lightning  # noqa: F401
+try:  # lightning.pytorch, not just lightning: a stray "lightning" folder is no Lightning
+    import lightning.pytorch  # noqa: F401
 except ImportError as _error:  # pragma: no cover - exercised with lightning hidden
     raise ImportError(
         'pyautoencoder.lightning needs PyTorch Lightning: pip install "pyautoencoder[lightning]"'

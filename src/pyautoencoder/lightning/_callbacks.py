@@ -11,7 +11,8 @@ import lightning as L
 import torch
 
 from ..training._schedules import BetaSchedule, ConstantBeta
-from ._module import AutoencoderModule, _check_keywords
+from ..training._step import check_keywords
+from ._module import AutoencoderModule
 
 ScheduleLike = BetaSchedule | Callable[[int], float] | float
 
@@ -74,7 +75,7 @@ class BetaScheduleCallback(L.Callback):
                 f"BetaScheduleCallback drives an AutoencoderModule, got {type(pl_module).__name__}"
             )
         model = pl_module.model
-        _check_keywords(
+        check_keywords(
             model.compute_loss,  # type: ignore[arg-type]
             {self.key: None},
             f"{type(model).__name__}.compute_loss (driven by BetaScheduleCallback)",

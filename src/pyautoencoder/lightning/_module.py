@@ -13,6 +13,7 @@ from torch import nn
 
 from .._validation import check_module
 from ..loss._result import LossResult
+from ..training._step import check_keywords
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
@@ -31,18 +32,6 @@ def _signature_params(function: Callable[..., Any]) -> list[inspect.Parameter]:
         return list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):  # builtins without a signature
         return []
-
-
-def _check_keywords(function: Callable[..., Any], kwargs: Mapping[str, Any], what: str) -> None:
-    """Raise ``TypeError`` naming the keywords that ``function`` does not take."""
-    params = _signature_params(function)
-    if not params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return
-    names = {p.name for p in params if p.kind is not inspect.Parameter.POSITIONAL_ONLY}
-    unknown = sorted(set(kwargs) - names)
-    if unknown:
-        accepted = ", ".join(sorted(names - {"x", "output"})) or "none"
-        raise TypeError(f"{what} got unexpected keyword(s) {unknown}; it accepts: {accepted}")
 
 
 def _extra_input_names(model: nn.Module) -> list[str]:
@@ -137,8 +126,8 @@ class AutoencoderModule(L.LightningModule):
         self.loss_kwargs: dict[str, Any] = dict(loss_kwargs or {})
         self.forward_kwargs: dict[str, Any] = dict(forward_kwargs or {})
         model_name = type(model).__name__
-        _check_keywords(compute_loss, self.loss_kwargs, f"{model_name}.compute_loss")
-        _check_keywords(model.forward, self.forward_kwargs, f"{model_name}.forward")
+        check_keywords(compute_loss, self.loss_kwargs, f"{model_name}.compute_loss")
+        check_keywords(model.forward, self.forward_kwargs, f"{model_name}.forward")
         self.model = model
         self.optimizer_factory: OptimizerFactory = optimizer or _adam
         self.lr_scheduler_factory = lr_scheduler
