@@ -1,9 +1,11 @@
-"""AdaGVAE's ML-VAE aggregation and known-k variant (Locatello et al. 2020)."""
+"""AdaGVAE beyond C-ADA: ML-VAE aggregation, known-k variant (Locatello et al. 2020), single-input
+methods delegated to the inner VAE, and training on pairs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import distributions as D
 from torch import nn
 
 from pyautoencoder.variational import VAE, AdaGVAE
@@ -84,3 +86,61 @@ def test_bad_arguments(kwargs: dict, message: str) -> None:
     vae = VAE(nn.Linear(6, 8), nn.Linear(4, 6), 4)
     with pytest.raises(ValueError, match=message):
         AdaGVAE(vae, **kwargs)
+
+
+def _pair_model() -> AdaGVAE:
+    torch.manual_seed(0)
+    vae = VAE(nn.Sequential(nn.Linear(6, 16), nn.Tanh()), nn.Linear(3, 6), 3)
+    model = AdaGVAE(vae)
+    model.build(torch.zeros(2, 6))
+    return model
+
+
+def test_single_input_methods_delegate_to_the_inner_vae() -> None:
+    model = _pair_model()
+    model.train()
+    x = torch.randn(5, 6)
+    enc = model.encode(x)
+    torch.testing.assert_close(enc.z, model.vae.encode(x).z)
+    assert not enc.z.requires_grad and model.training and model.vae.training
+    torch.testing.assert_close(model.decode(enc.z).x_hat, model.vae.decode(enc.z).x_hat)
+    torch.manual_seed(3)
+    sampled = model.encode(x, S=4, sample=True).z
+    torch.manual_seed(3)
+    torch.testing.assert_close(sampled, model.vae.encode(x, S=4, sample=True).z)
+
+    posterior = model.posterior(x)
+    assert isinstance(posterior, D.Distribution) and posterior.event_shape == (3,)
+    torch.testing.assert_close(posterior.mean, enc.mu)
+    torch.testing.assert_close(posterior.variance, enc.log_var.exp())
+    z = torch.randn(5, 3)
+    torch.testing.assert_close(
+        model.prior.log_prob(z), D.Independent(D.Normal(0.0, torch.ones(3)), 1).log_prob(z)
+    )
+
+    torch.manual_seed(4)
+    samples = model.sample(7)
+    torch.manual_seed(4)
+    torch.testing.assert_close(samples, model.vae.sample(7))
+    assert samples.shape == (7, 6)
+    torch.testing.assert_close(model.reconstruct(x), model.decode(enc.z).x_hat.squeeze(1))
+
+
+def test_training_on_pairs_lowers_the_objective() -> None:
+    """A tiny weakly supervised set: pairs share factor 0 and differ in factor 1."""
+    model = _pair_model()
+    generator = torch.Generator().manual_seed(1)
+    mixing = torch.randn(2, 6, generator=generator)
+    shared = torch.randn(128, 1, generator=generator)
+    x1 = torch.cat([shared, torch.randn(128, 1, generator=generator)], dim=1) @ mixing
+    x2 = torch.cat([shared, torch.randn(128, 1, generator=generator)], dim=1) @ mixing
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(100):
+        loss = model.compute_loss((x1, x2), model((x1, x2))).objective
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert last < 0.7 * first, (first, last)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import torch
+from torch import distributions as D
 from torch import nn
 
 from .._validation import check_num_samples, check_tensor
 from ..distributions._likelihood import Likelihood, LikelihoodType
 from ..loss._kl import kl_divergence_diag_gaussian
 from ..loss._result import LossResult
-from ._outputs import AdaGVAEOutput, VAEEncodeOutput, VAEOutput
+from ._outputs import AdaGVAEOutput, VAEDecodeOutput, VAEEncodeOutput, VAEOutput
 from ._vae import VAE
 
 _LOG_2 = math.log(2.0)
@@ -101,13 +102,29 @@ def adaptive_group_posteriors(
 
 
 class AdaGVAE(nn.Module):
-    """Adaptive group VAE: a :class:`VAE` trained on pairs that share some factors.
+    r"""Adaptive group VAE: a :class:`VAE` trained on pairs that share some factors.
 
     In training mode, :meth:`forward` encodes both inputs of a pair, estimates which latent
     dimensions they share (:func:`adaptive_group_posteriors`) and replaces those dimensions of
-    both posteriors by their average before sampling and decoding. In eval mode each input
+    both posteriors by their aggregate before sampling and decoding. In eval mode each input
     goes through the plain VAE. The objective is the sum of the two VAE objectives on the
-    adapted outputs.
+    adapted posteriors :math:`\tilde q`, per pair ``b`` (Locatello et al. 2020, Sec. 4):
+
+    .. math::
+
+        \mathcal{L}_b = \sum_{i=1}^{2} \Big(\frac1S \sum_s \sum_j
+            \log p(x_{i,bj} \mid z_{i,bs})
+            - \beta\,\mathrm{KL}(\tilde q(z \mid x_{i,b}) \,\|\, p(z))\Big),
+        \qquad z_{i,bs} \sim \tilde q(z \mid x_{i,b}),
+
+    ``objective = -mean_b L_b``. Shapes: ``x1, x2 [B, ...]`` (same ``B``); each of
+    ``output.output1`` / ``output.output2`` is a :class:`VAEOutput` with ``z [B, S, D_z]``,
+    ``mu, log_var [B, D_z]`` (the adapted posterior in training mode) and
+    ``x_hat [B, S, ...]``.
+
+    Single inputs go through the inner VAE: :meth:`encode`, :meth:`decode`,
+    :meth:`posterior`, :attr:`prior`, :meth:`sample` and :meth:`reconstruct` delegate to
+    ``self.vae`` (C-ADA-1: ``model.vae.encode`` works the same).
 
     Reference: F. Locatello, B. Poole, G. Raetsch, B. Schoelkopf, O. Bachem, M. Tschannen.
     *Weakly-Supervised Disentanglement Without Compromises.* ICML 2020.
@@ -125,7 +142,8 @@ class AdaGVAE(nn.Module):
     Diagnostics
     -----------
     ``elbo`` (sum of both mean bounds), ``log_likelihood_x1``, ``log_likelihood_x2``,
-    ``kl_divergence_x1``, ``kl_divergence_x2``.
+    ``kl_divergence_x1``, ``kl_divergence_x2``, ``elbo_unweighted`` (sum of both
+    unweighted ELBOs; equals ``elbo`` when ``beta = 1``).
     """
 
     def __init__(self, vae: VAE, aggregation: Aggregation = "gvae", k: int | None = None) -> None:
@@ -147,6 +165,31 @@ class AdaGVAE(nn.Module):
     def build(self, x: torch.Tensor) -> None:
         """Materialise the VAE's lazy layers from a batch of single inputs (not a pair)."""
         self.vae.build(x)
+
+    @property
+    def prior(self) -> D.Distribution:
+        """The inner VAE's prior ``p(z)`` as a distribution, event shape ``[D_z]``."""
+        return self.vae.prior
+
+    def posterior(self, x: torch.Tensor) -> D.Distribution:
+        """``q(z | x)`` of single inputs ``x [B, ...]`` (no grouping): ``self.vae.posterior(x)``."""
+        return self.vae.posterior(x)
+
+    def encode(self, x: torch.Tensor, S: int = 1, sample: bool = False) -> VAEEncodeOutput:
+        """Single inputs through the inner VAE, no grad (C-BASE-3): ``self.vae.encode``."""
+        return self.vae.encode(x, S=S, sample=sample)
+
+    def decode(self, z: torch.Tensor) -> VAEDecodeOutput:
+        """``z [B, S, D_z]`` through the inner VAE's decoder, no grad: ``self.vae.decode``."""
+        return cast(VAEDecodeOutput, self.vae.decode(z))
+
+    def sample(self, num_samples: int) -> torch.Tensor:
+        """Decoder outputs ``[num_samples, ...]`` for ``z ~ p(z)``: ``self.vae.sample``."""
+        return self.vae.sample(num_samples)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder output ``[B, ...]`` at the posterior mean of single inputs (no grad)."""
+        return self.vae.reconstruct(x)
 
     def _posterior_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Looked up at call time: users may swap vae.encoder or patch get_params.
