@@ -1,4 +1,5 @@
-"""The variational family follows the VAE conventions (C-BASE-3, C-BASE-5, C-VAE-3/4)."""
+"""The variational family follows the VAE conventions (C-BASE-3, C-BASE-5, C-VAE-3/4) and has
+``sample``, ``reconstruct``, ``posterior(x)`` and ``prior`` as ``torch.distributions`` objects."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from torch import distributions as D
 from torch import nn
 
 from pyautoencoder.variational import CVAE, DIPVAE, IWAE, VAE, WAE, BetaTCVAE, InfoVAE
 
 FACTORIES: dict[str, Callable[[], VAE]] = {
+    "vae": lambda: VAE(_encoder(), _decoder(), 3),
     "iwae": lambda: IWAE(_encoder(), _decoder(), 3, num_samples=2),
     "beta_tcvae": lambda: BetaTCVAE(_encoder(), _decoder(), 3),
     "dip_vae": lambda: DIPVAE(_encoder(), _decoder(), 3),
@@ -77,6 +80,37 @@ def test_seeded_loss_is_deterministic_and_samples_in_eval_mode(name: str) -> Non
     torch.testing.assert_close(losses[0], losses[1])  # no dropout/BatchNorm: same in eval
     for value in model.compute_loss(inputs[0], model(*inputs, S=2)).diagnostics.values():
         assert value.dim() == 0 and not value.requires_grad
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_sample_reconstruct_posterior_and_prior(name: str) -> None:
+    torch.manual_seed(0)
+    model = FACTORIES[name]()
+    inputs = _inputs(model)
+    model.build(inputs[0])
+    condition = inputs[1:]
+    enc = model.encode(*inputs)
+
+    posterior = model.posterior(*inputs)
+    assert isinstance(posterior, D.Distribution)
+    assert posterior.batch_shape == (4,) and posterior.event_shape == (3,)
+    torch.testing.assert_close(posterior.mean, enc.mu)
+    torch.testing.assert_close(posterior.variance, enc.log_var.exp())
+    assert posterior.rsample((2,)).shape == (2, 4, 3) and posterior.entropy().shape == (4,)
+    prior = model.prior
+    assert isinstance(prior, D.Distribution) and prior.event_shape == (3,)
+    z = torch.randn(6, 3)
+    standard = D.Independent(D.Normal(torch.zeros(3), torch.ones(3)), 1)
+    torch.testing.assert_close(prior.log_prob(z), standard.log_prob(z))
+
+    expected = model.decode(enc.z, *condition).x_hat.squeeze(1)
+    torch.testing.assert_close(model.reconstruct(*inputs), expected)
+    if condition:  # CVAE: num_samples per condition, [B_y, num_samples, ...]
+        samples, expected_shape = model.sample(7, torch.tensor([0, 1])), (2, 7, 5)
+    else:
+        samples, expected_shape = model.sample(7), (7, 5)
+    assert samples.shape == expected_shape and not samples.requires_grad
+    assert torch.isfinite(samples).all()
 
 
 _HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__")
