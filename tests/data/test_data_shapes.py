@@ -139,6 +139,25 @@ def test_sample_pairs_renders_both_images(data: Shapes) -> None:
     torch.testing.assert_close(shared, same)
 
 
+def test_sample_pairs_feed_an_adagvae_directly(data: Shapes) -> None:
+    from torch import nn
+
+    from pyautoencoder.variational import VAE, AdaGVAE
+
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Flatten(), nn.LazyLinear(16), nn.Tanh())
+    decoder = nn.Sequential(nn.Linear(4, 32 * 32), nn.Unflatten(1, (1, 32, 32)))
+    model = AdaGVAE(VAE(encoder, decoder, 4, likelihood="bernoulli"), k=1)
+    x1, x2, _ = data.sample_pairs(6, k=1, generator=torch.Generator().manual_seed(2))
+    model.build(x1)
+    output = model((x1, x2), S=2)
+    assert output.output1.x_hat.shape == output.output2.x_hat.shape == (6, 2, 1, 32, 32)
+    result = model.compute_loss((x1, x2), output)
+    result.objective.backward()
+    assert torch.isfinite(result.objective)
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_split_holds_every_fifth_example_out(data: Shapes) -> None:
     split = data.split()
     assert split.test_x.shape[0] == 44 and split.train_x.shape[0] == 172
