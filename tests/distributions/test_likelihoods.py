@@ -55,6 +55,39 @@ def test_gaussian_decoder_scale_equals_normal_log_prob(triples: list) -> None:
     torch.testing.assert_close(log_likelihood(x, x_hat, likelihood), expected)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([GaussianLikelihood, LaplaceLikelihood]),
+    st.sampled_from(["learned", "per_feature", "decoder"]),
+    st.integers(0, 2**31 - 1),
+)
+def test_learned_and_decoder_scales_equal_torch_log_prob(cls: type, mode: str, seed: int) -> None:
+    """Every scale option of both location-scale likelihoods is the torch log-density (float64).
+
+    Learned log-scales are set to random values (not their initial 0); the decoder mode is
+    checked on image-shaped data with the channel dimension at -3.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    reference = D.Normal if cls is GaussianLikelihood else D.Laplace
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=generator) * 5
+    loc = torch.randn(2, 3, 4, 4, dtype=torch.float64, generator=generator) * 5
+    log_scale = torch.randn(3, 4, 4, dtype=torch.float64, generator=generator) * 2
+    if mode == "decoder":
+        likelihood = cls("decoder", channel_dim=-3)
+        batch_log_scale = log_scale.expand(2, 3, 4, 4)
+        x_hat = torch.cat([loc, batch_log_scale], dim=-3)  # [B, 2C, H, W]
+        expected = reference(loc, batch_log_scale.exp()).log_prob(x)
+    else:
+        likelihood = cls(mode, feature_shape=(3, 4, 4)).double()
+        value = log_scale if mode == "per_feature" else log_scale[0, 0, 0]
+        with torch.no_grad():
+            likelihood.log_scale.copy_(value)
+        x_hat = loc
+        expected = reference(loc, value.exp()).log_prob(x)
+    torch.testing.assert_close(likelihood.log_prob(x, x_hat), expected)
+    torch.testing.assert_close(log_likelihood(x, x_hat, likelihood), expected)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(reals, reals), min_size=1, max_size=8), positive)
 def test_laplace_equals_laplace_log_prob(pairs: list, scale: float) -> None:
