@@ -193,17 +193,17 @@ def test_reinit_dead_codes_returns_the_count_and_copies_batch_vectors() -> None:
     assert int(vq.steps_since_used.sum()) == 0
 
 
-def test_compiled_forward_skips_the_reset_and_the_explicit_call_does_it() -> None:
+@pytest.mark.parametrize("kwargs", [{"dead_code_steps": 1}, {"dead_code_threshold": 0.5}])
+def test_compiled_forward_resets_dead_codes_inside_the_graph(kwargs: dict) -> None:
     torch.manual_seed(0)
-    vq = _collapsed_codebook(dead_code_steps=1)
+    vq = _collapsed_codebook(**kwargs, decay=0.5)
     vq.train()
     data = torch.randn(32, 2, dtype=torch.float64)
-    step = torch.compile(lambda z: vq(z).loss, fullgraph=True, backend="eager")
-    for _ in range(3):
-        step(data)
-    assert int(vq.dead_codes().sum()) == 7  # still dead: the reset stays out of the graph
-    assert int(vq.reinit_dead_codes(data)) == 7
-    assert float(vq(data).codes_used) > 0.5
+    step = torch.compile(lambda z: vq(z).codes_used, fullgraph=True, backend="aot_eager")
+    used = [float(step(data)) for _ in range(4)]
+    assert used[0] == pytest.approx(1 / 8)  # collapsed: only code 0
+    assert bool((vq.codebook.abs() < 10).all())  # the far codes were replaced in the graph
+    assert used[-1] > 0.5 and int(vq.dead_codes().sum()) < 7
 
 
 def test_cosine_lookup_uses_normalised_vectors() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -104,9 +105,20 @@ class VectorQuantizer(nn.Module):
     **Dead codes**: with ``dead_code_steps`` (codes not chosen in that many consecutive training
     steps) and/or ``dead_code_threshold`` (EMA cluster size ``N_k`` below it; EMA only), a
     training-mode forward first replaces every dead code by a vector of the current batch drawn
-    at random (:meth:`reinit_dead_codes`). This data-dependent rewrite of the codebook runs only
-    in eager mode: under ``torch.compile`` the forward skips it, and the training loop calls
-    ``quantizer.reinit_dead_codes(z)`` between compiled steps instead.
+    at random (:meth:`reinit_dead_codes`). The reset is written with fixed shapes
+    (``torch.randint`` candidates, ``torch.where`` over the codebook, no host synchronisation),
+    so it runs the same way in eager mode and inside ``torch.compile(fullgraph=True)`` graphs;
+    :meth:`reinit_dead_codes` can also be called on its own, with a batch of your choice.
+
+    **Distributed training** (``sync_statistics=True``, the default): when
+    ``torch.distributed`` is initialised with more than one process, a training-mode forward
+    sums the per-code counts ``n_k`` and vector sums over all processes (one ``all_reduce`` of
+    a ``[K, D + 1]`` tensor) before the EMA step and the usage counters, so every process applies
+    the update of the global batch, as single-process training on the concatenated batches
+    would; the candidates of a dead-code reset are those of rank 0. The codebook buffers
+    thus stay identical on every process without relying on ``DistributedDataParallel``'s
+    buffer broadcast. Every process must then run the same number of training-mode forwards
+    (as DDP training does); ``sync_statistics=False`` keeps the statistics per process.
 
     **Cosine similarity** (``cosine=True``): inputs and codes are l2-normalised before the
     lookup, so ``k = argmax_j <z/|z|, e_j/|e_j|>``; ``quantized``, the losses and the EMA
@@ -135,6 +147,9 @@ class VectorQuantizer(nn.Module):
         Re-initialise codes unused for this many consecutive training steps.
     dead_code_threshold : float, optional
         Re-initialise codes whose EMA cluster size falls below this (needs ``ema=True``).
+    sync_statistics : bool
+        All-reduce the code counts and sums across processes when ``torch.distributed`` is
+        initialised (default ``True``); the diagnostics stay those of the local batch.
 
     Diagnostics
     -----------
@@ -159,6 +174,7 @@ class VectorQuantizer(nn.Module):
         cosine: bool = False,
         dead_code_steps: int | None = None,
         dead_code_threshold: float | None = None,
+        sync_statistics: bool = True,
     ) -> None:
         super().__init__()
         self.num_codes = check_positive_int(num_codes, "num_codes")
@@ -166,6 +182,7 @@ class VectorQuantizer(nn.Module):
         self.beta = float(check_weight(beta, "beta"))
         self.ema = check_bool(ema, "ema")
         self.cosine = check_bool(cosine, "cosine")
+        self.sync_statistics = check_bool(sync_statistics, "sync_statistics")
         self.decay = check_real(decay, "decay", 0.0, 1.0, "[0, 1)", upper_open=True)
         self.eps = check_real(eps, "eps", 0.0, float("inf"), "(0, inf)", lower_open=True)
         self.dead_code_steps = (
@@ -266,11 +283,13 @@ class VectorQuantizer(nn.Module):
             ``[B, D]`` or channel-first ``[B, D, *S]``, floating point.
         update : bool, optional
             Update the EMA codebook, the usage counters and reset dead codes. ``None`` (default)
-            means ``self.training``, as BatchNorm updates its running statistics.
+            means ``self.training``, as BatchNorm updates its running statistics. With
+            ``sync_statistics`` under ``torch.distributed``, every process must call it with
+            the same ``update`` (the update runs collectives).
         """
         self._check_input(z)
         update = self.training if update is None else bool(update)
-        if update and self._resets_dead_codes() and not torch.compiler.is_compiling():
+        if update and self._resets_dead_codes():
             self.reinit_dead_codes(z)
         flat = flatten_codes(z)  # [N, D]
         if self.cosine:
@@ -308,7 +327,22 @@ class VectorQuantizer(nn.Module):
     def _update_statistics(
         self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor
     ) -> None:
-        """Usage counters and (with ``ema``) the EMA step of the class docstring."""
+        """Usage counters and (with ``ema``) the EMA step of the class docstring.
+
+        ``counts [K]`` and the per-code sums ``[K, D]`` are summed over processes first (see
+        ``sync_statistics``), so that every process applies the same update.
+        """
+        sync = self._sync_group_size() > 1
+        if self.ema:
+            flat = flat.to(self.codebook.dtype)
+            sums = torch.zeros_like(self.ema_code_sum).index_add_(0, indices, flat)  # [K, D]
+            if sync:
+                both = torch.cat([counts.unsqueeze(1), sums], dim=1)  # [K, D + 1]: one collective
+                dist.all_reduce(both)
+                counts, sums = both[:, 0], both[:, 1:]
+        elif sync:
+            counts = counts.clone()
+            dist.all_reduce(counts)
         used = counts > 0
         self.steps_since_used.copy_(
             torch.where(used, torch.zeros_like(self.steps_since_used), self.steps_since_used + 1)
@@ -316,13 +350,17 @@ class VectorQuantizer(nn.Module):
         if not self.ema:
             return
         gamma = self.decay
-        flat = flat.to(self.codebook.dtype)
-        sums = torch.zeros_like(self.ema_code_sum).index_add_(0, indices, flat)  # [K, D]
         self.ema_cluster_size.mul_(gamma).add_(counts, alpha=1.0 - gamma)
         self.ema_code_sum.mul_(gamma).add_(sums, alpha=1.0 - gamma)
         total = self.ema_cluster_size.sum()
         smoothed = (self.ema_cluster_size + self.eps) / (total + self.num_codes * self.eps) * total
         self.codebook.copy_(self.ema_code_sum / smoothed.unsqueeze(1))
+
+    def _sync_group_size(self) -> int:
+        """Processes whose statistics are summed: the default group's size, or 1."""
+        if not self.sync_statistics or not dist.is_available() or not dist.is_initialized():
+            return 1
+        return dist.get_world_size()
 
     def _resets_dead_codes(self) -> bool:
         return self.dead_code_steps is not None or self.dead_code_threshold is not None
@@ -342,7 +380,9 @@ class VectorQuantizer(nn.Module):
 
         Draws one candidate position per code with the global RNG (``torch.randint``) and keeps
         it where :meth:`dead_codes` is true (``torch.where``: no host synchronisation, no
-        data-dependent shapes). With the EMA codebook the cluster size of a new code is set to
+        data-dependent shapes; it compiles with ``fullgraph=True``). Under ``torch.distributed``
+        with ``sync_statistics``, every process takes rank 0's candidates (one ``all_reduce``;
+        every process must call it). With the EMA codebook the cluster size of a new code is set to
         ``max(1, dead_code_threshold)`` and its sum to that times the code, so that it is not
         dead again at once; its usage counter restarts at 0.
 
@@ -358,6 +398,12 @@ class VectorQuantizer(nn.Module):
         dead = self.dead_codes()  # [K]
         picks = torch.randint(flat.shape[0], (self.num_codes,), device=flat.device)
         candidates = flat[picks]  # [K, D]
+        if self._sync_group_size() > 1:
+            # rank 0's candidates on every process; an all_reduce of zeros elsewhere instead of a
+            # broadcast, because torch.compile traces all_reduce (not broadcast) into graphs
+            keep = 1.0 if dist.get_rank() == 0 else 0.0
+            candidates = candidates * keep
+            dist.all_reduce(candidates)
         column = dead.unsqueeze(1)
         self.codebook.copy_(torch.where(column, candidates, self.codebook))
         if self.ema:
