@@ -2,6 +2,10 @@
 
 A reader never sees a half-written file: either the old content or the new one. Used for
 checkpoints (safetensors + JSON), configs and reports.
+
+Permissions are those a plain ``open(path, "w")`` gives: a new file gets ``0o666 & ~umask``
+(``tempfile.mkstemp`` would make it ``0o600``, private to the owner), and a file that is
+replaced keeps its mode.
 """
 
 from __future__ import annotations
@@ -9,10 +13,31 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+_NEW_FILE_MODE = 0o666  # the kernel applies the process umask, as for open()
+
+
+def _create_temp(target: Path) -> Path:
+    """Create an empty, uniquely named temp file next to ``target`` (``O_EXCL``)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, flags, _NEW_FILE_MODE)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        with contextlib.suppress(OSError):  # a replaced file keeps its permissions
+            mode = os.stat(target).st_mode
+            if stat.S_ISREG(mode):
+                os.chmod(tmp, stat.S_IMODE(mode))
+        return tmp
+    raise FileExistsError(f"could not create a temp file next to {target}")
 
 
 @contextlib.contextmanager
@@ -20,9 +45,7 @@ def _atomic_target(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temp path next to ``path``; on success fsync it and rename it over ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(target)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
