@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from pyautoencoder.lightning import AutoencoderModule, BetaScheduleCallback, load_model_weights
 from pyautoencoder.training import CyclicalBeta, LinearWarmup
 from pyautoencoder.vanilla import AE
-from pyautoencoder.variational import CVAE, VAE
+from pyautoencoder.variational import CVAE, VAE, AdaGVAE
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -116,6 +116,25 @@ def test_conditional_model_takes_its_condition_from_the_batch(tmp_path: Path) ->
     trainer = _trainer(tmp_path, fast_dev_run=True)
     trainer.fit(module, _loader(x, y), _loader(x, y))
     assert torch.isfinite(trainer.callback_metrics["val/elbo"])
+
+
+def test_pair_model_trains_through_batch_fn(tmp_path: Path) -> None:
+    """AdaGVAE takes ``(x1, x2)`` as its input: ``batch_fn`` turns the batch into that pair."""
+    vae = VAE(nn.Sequential(nn.Linear(6, 5), nn.Tanh()), nn.Linear(2, 6), latent_dim=2)
+    model = AdaGVAE(vae)
+    x1, x2 = torch.rand(8, 6), torch.rand(8, 6)
+    module = AutoencoderModule(
+        model, example_input=x1[:2], batch_fn=lambda batch: ((batch[0], batch[1]), ())
+    )
+    x, extra = module.split_batch([x1, x2])
+    assert x[0] is x1 and x[1] is x2 and extra == ()
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = _trainer(tmp_path, fast_dev_run=True)
+    trainer.fit(module, _loader(x1, x2), _loader(x1, x2))
+    metrics = trainer.callback_metrics
+    for key in ("loss", "elbo", "log_likelihood_x1", "kl_divergence_x2"):
+        assert torch.isfinite(metrics[f"train/{key}"]) and torch.isfinite(metrics[f"val/{key}"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_unknown_batch_type_and_keywords_are_named() -> None:
