@@ -232,6 +232,57 @@ def test_continuous_bernoulli_rejects_targets_outside_unit_interval() -> None:
         log_likelihood(torch.tensor([1.5]), torch.tensor([0.0]), "continuous_bernoulli")
 
 
+def _finite_case(name: str) -> tuple[Likelihood, torch.Tensor, torch.Tensor]:
+    """A likelihood and valid ``(x, x_hat)`` of shape ``[3, 4]`` (plus its extra dims)."""
+    x_unit, logits = torch.rand(3, 4), torch.randn(3, 4)
+    cases = {
+        "normal": (GaussianLikelihood(0.5), torch.randn(3, 4), logits),
+        "normal_decoder": (GaussianLikelihood("decoder"), torch.randn(3, 4), torch.randn(3, 8)),
+        "laplace": (LaplaceLikelihood("learned"), torch.randn(3, 4), logits),
+        "continuous_bernoulli": (ContinuousBernoulliLikelihood(), x_unit, logits),
+        "categorical": (CategoricalLikelihood(5), torch.randint(0, 5, (3, 4)).float(), None),
+    }
+    likelihood, x, x_hat = cases[name]
+    return likelihood, x, torch.randn(3, 4, 5) if x_hat is None else x_hat
+
+
+@pytest.mark.parametrize(
+    "name", ["normal", "normal_decoder", "laplace", "continuous_bernoulli", "categorical"]
+)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_inputs_are_named_for_every_likelihood(name: str, bad: float) -> None:
+    likelihood, x, x_hat = _finite_case(name)
+    assert torch.isfinite(log_likelihood(x, x_hat, likelihood)).all()
+    bad_x, bad_x_hat = x.clone(), x_hat.clone()
+    bad_x.view(-1)[1] = bad
+    bad_x_hat.view(-1)[1] = bad
+    if name != "categorical":  # there a non-finite x is caught as an invalid level
+        with pytest.raises(ValueError, match=r"^x must be finite"):
+            log_likelihood(bad_x, x_hat, likelihood)
+    with pytest.raises(ValueError, match=r"^x_hat must be finite"):
+        log_likelihood(x, bad_x_hat, likelihood)
+
+
+def test_support_checks_follow_the_value_check_switch() -> None:
+    import pyautoencoder
+
+    outside = torch.tensor([[0.5, 1.5]])
+    levels = torch.tensor([[1.0, 7.0]])
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        log_likelihood(outside, torch.zeros(1, 2), "continuous_bernoulli")
+    with pytest.raises(ValueError, match=r"integer levels in \[0, 4\]"):
+        log_likelihood(levels, torch.zeros(1, 2, 5), CategoricalLikelihood(5))
+    with pytest.raises(ValueError, match="must be finite"):
+        log_likelihood(torch.tensor([float("nan")]), torch.zeros(1), "laplace")
+    with pyautoencoder.value_checks(False):  # no value is read: the inputs pass unchecked
+        assert log_likelihood(outside, torch.zeros(1, 2), "continuous_bernoulli").shape == (1, 2)
+        nan = log_likelihood(torch.tensor([float("nan")]), torch.zeros(1), "laplace")
+        assert torch.isnan(nan).all()
+        half_level = torch.tensor([[1.0, 2.5]])  # not a level, but a valid index after .long()
+        unchecked = log_likelihood(half_level, torch.zeros(1, 2, 5), CategoricalLikelihood(5))
+        assert unchecked.shape == (1, 2)
+
+
 def test_registered_names_and_did_you_mean() -> None:
     names = available_likelihoods()
     for name in ("normal", "laplace", "continuous_bernoulli", "categorical"):
