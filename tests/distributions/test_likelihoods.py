@@ -139,6 +139,21 @@ def test_continuous_bernoulli_normalizer_gradient_finite_at_one_half() -> None:
     torch.testing.assert_close(eta.grad, torch.zeros(3))  # log C is even in eta
 
 
+def test_gradcheck_likelihoods_and_the_normalizer_across_its_taylor_branch() -> None:
+    # Logits on both sides of the series/closed-form switch at |eta| = 0.05, and at 0.
+    eta = torch.tensor(
+        [-3.0, -0.0501, -0.0499, 0.0, 0.02, 0.0499, 0.0501, 2.0], dtype=torch.float64
+    )
+    assert torch.autograd.gradcheck(continuous_bernoulli_log_normalizer, (eta.requires_grad_(),))
+    x = torch.rand(8, dtype=torch.float64)
+    loc = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    for likelihood in (ContinuousBernoulliLikelihood(), GaussianLikelihood(0.7)):
+        assert torch.autograd.gradcheck(lambda a, b, lik=likelihood: lik.log_prob(a, b), (x, loc))
+    # Laplace away from the kink of |x - loc|: x - loc in [1, 2].
+    loc_below = (x - 1.0 - torch.rand(8, dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda b: LaplaceLikelihood(0.7).log_prob(x, b), (loc_below,))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 4), min_size=1, max_size=6))
 def test_categorical_equals_categorical_log_prob(levels: list) -> None:
