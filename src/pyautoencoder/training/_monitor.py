@@ -92,31 +92,51 @@ class EarlyStopping:
 class NonFiniteGuard:
     """Remembers, on the device, the first step whose loss was NaN or inf.
 
-    :meth:`record` costs two tiny device ops per step and no host sync; :meth:`first_bad_step`
-    reads the flag (one sync) and is called at log intervals and before every checkpoint, so a
-    checkpoint is never written from weights updated by a non-finite loss.
+    :meth:`record` only keeps a reference to the step's detached loss (no device op, no host
+    sync); every ``fold_every`` records, and before a read, the pending losses are stacked and
+    the first non-finite one among them is merged into a device flag (a handful of ops per
+    ``fold_every`` steps). :meth:`first_bad_step` reads the flag (one sync) and is called at
+    log intervals and before every checkpoint, so a checkpoint is never written from weights
+    updated by a non-finite loss.
     """
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, fold_every: int = 64) -> None:
+        self.fold_every = fold_every
         self._first_bad = torch.full((), -1, dtype=torch.long, device=device)
-        self._counter = torch.zeros((), dtype=torch.long, device=device)
+        self._counter = 0  # 0-based number of the next recorded step
+        self._pending: list[torch.Tensor] = []
 
     def start_at(self, step: int) -> None:
         """Number the next recorded step ``step`` (0-based), e.g. after a resume."""
-        self._counter.fill_(step)
+        self._fold()
+        self._counter = step
 
     def record(self, loss: torch.Tensor) -> None:
-        """Note whether the detached scalar ``loss`` of the current step is finite (no sync)."""
-        bad = ~torch.isfinite(loss)
-        self._first_bad = torch.where(bad & (self._first_bad < 0), self._counter, self._first_bad)
+        """Note the detached scalar ``loss`` of the current step (no device op, no sync)."""
+        self._pending.append(loss)
         self._counter += 1
+        if len(self._pending) >= self.fold_every:
+            self._fold()
+
+    def _fold(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        first_step = self._counter - len(pending)
+        bad = ~torch.isfinite(torch.stack(pending))
+        # argmax returns the first maximal index: the first non-finite loss of the chunk.
+        candidate = torch.where(bad.any(), torch.argmax(bad.to(torch.uint8)) + first_step, -1)
+        self._first_bad = torch.where(self._first_bad < 0, candidate, self._first_bad)
+        self._pending = []
 
     def mark(self, step: int) -> None:
         """Record step ``step`` (0-based) as non-finite (the per-step check found it)."""
+        self._fold()
         self._first_bad.fill_(step)
 
     def first_bad_step(self, fabric: Any) -> int | None:
         """The 1-based number of the first non-finite step on any rank, or ``None``."""
+        self._fold()
         first_bad = self._first_bad
         if fabric.world_size > 1:
             first_bad = fabric.all_reduce(first_bad, reduce_op="max")  # the same on all ranks
