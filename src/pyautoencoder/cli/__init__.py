@@ -18,6 +18,22 @@ __all__ = ["build_parser", "main"]
 _EPILOG = "Run 'pyautoencoder <command> --help' for the options of a command."
 
 
+def _devices(text: str) -> int | str:
+    """``--devices``: an int (``-1``: all), ``auto``, or indices ``0,1`` (passed to Fabric)."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    if text == "auto" or (
+        text.replace(",", "").isdigit() and all(part for part in text.rstrip(",").split(","))
+    ):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"expected a count, auto, or device indices such as 0,1; got {text!r}"
+    )
+
+
 def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     group = parser.add_argument_group("model and training")
     group.add_argument("--latent-dim", type=int, default=8 if demo else None, help="D_z (8)")
@@ -44,8 +60,12 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         help=f"cosine learning-rate decay ({'on' if demo else 'off'})",
     )
     group.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    run = parser.add_argument_group("execution and output")
-    run.add_argument("--accelerator", default="auto", help="cpu, cuda, mps or auto (auto)")
+    run = parser.add_argument_group(
+        "execution (passed to Lightning Fabric) and output",
+        "--accelerator, --devices, --num-nodes, --strategy and --precision go unchanged to "
+        "lightning.fabric.Fabric; with --resume, the run's values are used unless given.",
+    )
+    run.add_argument("--accelerator", default=None, help="cpu, cuda, gpu, mps, tpu or auto (auto)")
     run.add_argument(
         "--threads",
         type=int,
@@ -54,9 +74,37 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         + ("1: the demo's small matrices gain nothing from more" if demo else "PyTorch's default")
         + ")",
     )
-    run.add_argument("--devices", type=int, default=1, help="processes/devices (1)")
     run.add_argument(
-        "--precision", default="32-true", help="32-true, bf16-mixed or 16-mixed (32-true)"
+        "--devices",
+        type=_devices,
+        default=None,
+        metavar="N|auto|I,J,...",
+        help="devices per node: a count (-1: all), auto, or device indices such as 0,1 (1)",
+    )
+    run.add_argument(
+        "--num-nodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="machines to run on; the world size is devices x nodes (1)",
+    )
+    run.add_argument(
+        "--strategy",
+        default=None,
+        help="ddp, ddp_spawn, fsdp, deepspeed, auto ... (default: ddp for more than one "
+        "device or node, else auto)",
+    )
+    run.add_argument(
+        "--precision",
+        default=None,
+        help="32-true, bf16-mixed, 16-mixed, bf16-true, 64-true ... (32-true)",
+    )
+    run.add_argument(
+        "--logger",
+        choices=("auto", "tensorboard", "csv", "none"),
+        default="auto",
+        help="Fabric logger in the run folder besides metrics.jsonl: tensorboard (needs "
+        "tensorboard or tensorboardX), csv, none, or auto: tensorboard when installed (auto)",
     )
     run.add_argument("--out", default="runs", help="folder of runs (runs/)")
     run.add_argument("--name", default=None, help="run name (default: <model>-<data>-<time>)")

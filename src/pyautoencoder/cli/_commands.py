@@ -88,8 +88,11 @@ def _spec_from_args(args: argparse.Namespace, data: DataSplit) -> RunSpec:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
-        precision=args.precision,
-        devices=args.devices,
+        precision="32-true" if args.precision is None else args.precision,
+        devices=1 if args.devices is None else args.devices,
+        accelerator="auto" if args.accelerator is None else args.accelerator,
+        num_nodes=1 if args.num_nodes is None else args.num_nodes,
+        strategy=args.strategy,
         warmup_steps=args.kl_warmup,
         data_source=data_source(),
         net_source="package" if has_package("nets") else "builtin",
@@ -107,6 +110,37 @@ def _check_resume_args(args: argparse.Namespace, spec: RunSpec) -> None:
             )
     if args.epochs is not None:
         spec.epochs = args.epochs
+    for option in _FABRIC_OPTIONS:  # where and how to run may change
+        if getattr(args, option) is not None:
+            setattr(spec, option, getattr(args, option))
+
+
+_FABRIC_OPTIONS = ("accelerator", "devices", "num_nodes", "strategy", "precision")
+
+
+def _check_execution(spec: RunSpec) -> None:
+    if isinstance(spec.num_nodes, bool) or not isinstance(spec.num_nodes, int):
+        raise CLIError(f"--num-nodes must be an int >= 1, got {spec.num_nodes!r}")
+    if spec.num_nodes < 1:
+        raise CLIError(f"--num-nodes must be >= 1, got {spec.num_nodes}")
+    if isinstance(spec.devices, int) and (spec.devices == 0 or spec.devices < -1):
+        raise CLIError(f"--devices must be >= 1, -1 (all), auto or indices, got {spec.devices}")
+
+
+def _strategy(spec: RunSpec) -> str:
+    """``--strategy``, or DDP when more than one process is asked for (else Fabric's auto)."""
+    if spec.strategy is not None:
+        return spec.strategy
+    devices = spec.devices
+    several = (isinstance(devices, int) and devices > 1) or (
+        isinstance(devices, str) and len([d for d in devices.split(",") if d]) > 1
+    )
+    return "ddp" if several or spec.num_nodes > 1 else "auto"
+
+
+def _loggers(choice: str) -> Any:
+    """``--logger`` as the ``loggers`` option of the trainer."""
+    return {"auto": None, "none": []}.get(choice, choice)
 
 
 def train_run(
@@ -123,6 +157,7 @@ def train_run(
         if args.threads < 1:
             raise CLIError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    _check_execution(spec)
     data = load_data(spec.data, spec.data_source)
     model = build_model(spec)
     _, loss_kwargs, fit_beta = split_options(spec)
@@ -139,10 +174,12 @@ def train_run(
         out_dir=run_dir,
         resume=run_dir if resume else None,
         seed=spec.seed,
-        precision=spec.precision,
+        accelerator=spec.accelerator,
         devices=spec.devices,
-        accelerator=args.accelerator,
-        strategy="ddp" if spec.devices > 1 else "auto",
+        num_nodes=spec.num_nodes,
+        strategy=_strategy(spec),
+        precision=spec.precision,
+        loggers=_loggers(args.logger),
         log_every_n_steps=args.log_every,
         progress=None if not args.quiet else False,
         scheduler="cosine" if args.cosine else None,

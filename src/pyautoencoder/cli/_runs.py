@@ -46,7 +46,10 @@ class RunSpec:
     lr: float = 1e-3
     seed: int = 0
     precision: str = "32-true"
-    devices: int = 1
+    devices: int | str = 1
+    accelerator: str = "auto"
+    num_nodes: int = 1
+    strategy: str | None = None  # None: ddp for more than one device or node, else auto
     warmup_steps: int = 0
     data_source: str = "package"
     net_source: str = "package"

@@ -53,8 +53,11 @@ class TrainerConfig:
 
     Output: ``out_dir`` (``metrics.jsonl`` and ``checkpoints/``), ``checkpoint_every_n_steps``
     (``None``: at the end of each epoch), ``keep_checkpoints``, ``log_every_n_steps``,
-    ``loggers`` (Fabric loggers; a TensorBoard logger is added when ``tensorboard`` is
-    installed and ``out_dir`` is set), ``progress``, ``resume`` (a run or checkpoint folder).
+    ``loggers`` (Fabric loggers besides ``metrics.jsonl``: ``None`` adds TensorBoard under
+    ``out_dir`` when ``tensorboard`` or ``tensorboardX`` is installed; ``"tensorboard"`` asks for
+    it (an ``ImportError`` names the packages when neither is installed), ``"csv"`` for Fabric's
+    ``CSVLogger``; logger objects, a list, or ``False`` for none), ``progress``, ``resume`` (a
+    run or checkpoint folder).
 
     Execution: ``seed``, ``compile`` (``True`` or ``torch.compile`` keyword arguments),
     ``accelerator``, ``devices``, ``num_nodes``, ``strategy``, ``precision`` (passed to
@@ -135,8 +138,22 @@ class TrainerConfig:
             raise ValueError(f"gradient_clip_val must be > 0, got {self.gradient_clip_val!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        self._check_loggers()
         if not self.monitor.startswith(("val/", "train/")):
             raise ValueError(f"monitor must look like 'val/loss', got {self.monitor!r}")
+
+    def _check_loggers(self) -> None:
+        items = self.loggers if isinstance(self.loggers, (list, tuple)) else [self.loggers]
+        for item in items:
+            if not isinstance(item, str):
+                continue
+            if item not in ("tensorboard", "csv"):
+                raise ValueError(
+                    f"loggers: unknown logger name {item!r}; use 'tensorboard', 'csv', a "
+                    "lightning.fabric.loggers.Logger, a list of these, or False"
+                )
+            if self.out_dir is None:
+                raise ValueError(f"loggers={item!r} writes under out_dir; set out_dir")
 
     def to_json(self) -> dict[str, Any]:
         """The options as plain JSON values (callables and objects by name)."""

@@ -28,22 +28,47 @@ def import_fabric() -> Any:
     return Fabric
 
 
+def tensorboard_installed() -> bool:
+    """Whether Fabric's ``TensorBoardLogger`` has a writer: ``tensorboard`` or ``tensorboardX``."""
+    import importlib.util
+
+    return any(
+        importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorboardX")
+    )
+
+
 def default_loggers(config: TrainerConfig) -> list[Any]:
-    """The user's Fabric loggers, plus TensorBoard under ``out_dir`` when it is installed."""
+    """The Fabric loggers of a run (see ``TrainerConfig.loggers``).
+
+    ``None``: TensorBoard under ``out_dir`` when it is set and ``tensorboard``/``tensorboardX``
+    is installed, else none; ``False`` or ``[]``: none; a name (``"tensorboard"``, ``"csv"``),
+    a Fabric logger, or a list of both: those, names written under ``out_dir``.
+    """
     loggers = config.loggers
     if loggers is None:
-        loggers = []
-    elif not isinstance(loggers, (list, tuple)):
-        loggers = [loggers]
-    loggers = list(loggers)
-    if config.out_dir is not None and config.loggers is None:
-        import importlib.util
+        if config.out_dir is not None and tensorboard_installed():
+            return [_named_logger("tensorboard", config)]
+        return []
+    if loggers is False:
+        return []
+    items = list(loggers) if isinstance(loggers, (list, tuple)) else [loggers]
+    return [_named_logger(item, config) if isinstance(item, str) else item for item in items]
 
-        if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-            from lightning.fabric.loggers import TensorBoardLogger
 
-            loggers.append(TensorBoardLogger(root_dir=str(config.out_dir), name="tensorboard"))
-    return loggers
+def _named_logger(name: str, config: TrainerConfig) -> Any:
+    root = str(config.out_dir)
+    if name == "tensorboard":
+        if not tensorboard_installed():
+            raise ImportError(
+                'loggers="tensorboard" needs the tensorboard or tensorboardX package: '
+                "pip install tensorboard (or pip install tensorboardX)"
+            )
+        from lightning.fabric.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(root_dir=root, name="tensorboard")
+    from lightning.fabric.loggers import CSVLogger
+
+    return CSVLogger(root_dir=root, name="csv")
 
 
 def make_batch_source(
