@@ -144,3 +144,19 @@ def test_training_on_pairs_lowers_the_objective() -> None:
         losses.append(float(loss.detach()))
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert last < 0.7 * first, (first, last)
+
+
+def test_elbo_unweighted_is_the_sum_of_both_true_elbos() -> None:
+    model = _pair_model()
+    x1, x2 = torch.randn(4, 6), torch.randn(4, 6)
+    output = model((x1, x2), S=2)
+    diagnostics = model.compute_loss((x1, x2), output, beta=3.0).diagnostics
+    expected = (
+        diagnostics["log_likelihood_x1"]
+        - diagnostics["kl_divergence_x1"]
+        + diagnostics["log_likelihood_x2"]
+        - diagnostics["kl_divergence_x2"]
+    )
+    torch.testing.assert_close(diagnostics["elbo_unweighted"], expected)
+    weighted = expected - 2.0 * (diagnostics["kl_divergence_x1"] + diagnostics["kl_divergence_x2"])
+    torch.testing.assert_close(diagnostics["elbo"], weighted)  # beta = 3: two more KLs each
