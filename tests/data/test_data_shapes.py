@@ -96,6 +96,19 @@ def test_each_factor_changes_the_image_as_named(data: Shapes) -> None:
     assert centre_row(image(pos_y=2)) < centre_row(image(pos_y=0))  # y upwards
 
 
+def test_a_grid_too_large_for_memory_is_rendered_on_demand() -> None:
+    # 3 * 3 * 8 * 1000 * 1000 = 72 million 64 x 64 images (1.2 TB as float32): nothing is
+    # stored, construction is instant and an image is rendered only when asked for.
+    huge = shapes(num_x=1000, num_y=1000)
+    assert len(huge) == 72_000_000
+    last = huge[-1]
+    assert last.shape == (1, 64, 64) and last.sum() > 0
+    factors = huge.sample_factors(3, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(
+        huge.images_from_factors(factors)[1], huge[int(huge.factors_to_index(factors)[1])]
+    )
+
+
 def test_sample_factors_is_uniform_in_range_and_seeded(data: Shapes) -> None:
     factors = data.sample_factors(3000, torch.Generator().manual_seed(1))
     assert factors.dtype == torch.int64 and factors.shape == (3000, 5)
