@@ -118,6 +118,7 @@ def test_single_input_methods_delegate_to_the_inner_vae() -> None:
         model.prior.log_prob(z), D.Independent(D.Normal(0.0, torch.ones(3)), 1).log_prob(z)
     )
 
+    assert model.likelihood is model.vae.likelihood
     torch.manual_seed(4)
     samples = model.sample(7)
     torch.manual_seed(4)

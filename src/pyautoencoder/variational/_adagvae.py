@@ -123,8 +123,9 @@ class AdaGVAE(nn.Module):
     ``x_hat [B, S, ...]``.
 
     Single inputs go through the inner VAE: :meth:`encode`, :meth:`decode`,
-    :meth:`posterior`, :attr:`prior`, :meth:`sample` and :meth:`reconstruct` delegate to
-    ``self.vae`` (C-ADA-1: ``model.vae.encode`` works the same).
+    :meth:`posterior`, :attr:`prior`, :attr:`likelihood`, :meth:`sample` and
+    :meth:`reconstruct` delegate to ``self.vae`` (C-ADA-1: ``model.vae.encode`` works the
+    same), so reports and other tools that take a VAE take an AdaGVAE too.
 
     Reference: F. Locatello, B. Poole, G. Raetsch, B. Schoelkopf, O. Bachem, M. Tschannen.
     *Weakly-Supervised Disentanglement Without Compromises.* ICML 2020.
@@ -165,6 +166,11 @@ class AdaGVAE(nn.Module):
     def build(self, x: torch.Tensor) -> None:
         """Materialise the VAE's lazy layers from a batch of single inputs (not a pair)."""
         self.vae.build(x)
+
+    @property
+    def likelihood(self) -> Likelihood:
+        """The inner VAE's likelihood ``p(x | z)`` (used when ``compute_loss`` gets none)."""
+        return self.vae.likelihood
 
     @property
     def prior(self) -> D.Distribution:
