@@ -56,12 +56,34 @@ def importance_log_weights(
 
 
 def iwae_bound(log_weights: torch.Tensor) -> torch.Tensor:
-    """``logsumexp_k log w_k - log K`` per input: ``[B, K]`` -> ``[B]``."""
+    r"""The importance-weighted bound per input (Burda et al. 2016, eq. 8).
+
+    .. math::
+
+        \mathcal{L}_K = \operatorname{logsumexp}_k \log w_k - \log K,
+
+    computed with ``logsumexp`` so that no weight ``w_k`` is exponentiated on its own.
+
+    Parameters
+    ----------
+    log_weights : torch.Tensor
+        ``log w_k`` ``[B, K]`` (:func:`importance_log_weights`).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[B]``.
+    """
     return torch.logsumexp(log_weights, dim=1) - math.log(log_weights.shape[1])
 
 
 def effective_sample_size(log_weights: torch.Tensor) -> torch.Tensor:
-    """Kish's effective sample size ``1 / sum_k w~_k^2`` of the normalised weights, ``[B]``."""
+    r"""Kish's effective sample size of the normalised importance weights, ``[B, K] -> [B]``.
+
+    ``ESS = 1 / sum_k w~_k^2`` with ``w~ = softmax_k(log w)``: ``K`` for equal weights, ``1``
+    when one sample carries all the weight (Kish 1965, *Survey sampling*); a standard
+    diagnostic of how many samples an importance-sampled estimate effectively rests on.
+    """
     return torch.softmax(log_weights, dim=1).square().sum(dim=1).reciprocal()
 
 

@@ -36,7 +36,20 @@ Sampling = Literal["mws", "mss"]
 
 @dataclass
 class TCDecomposition:
-    """Per-input terms ``[B]`` (averaged over the ``S`` samples), in nats."""
+    """The three terms of the KL decomposition (Chen et al. 2018, eq. 2), per input.
+
+    Each field is ``[B]`` (averaged over the ``S`` samples), in nats; their sum is the
+    Monte Carlo estimate of ``KL(q(z | x) || p(z))``.
+
+    Attributes
+    ----------
+    mutual_information : torch.Tensor
+        ``log q(z | x) - log q(z)``, the index-code mutual information.
+    total_correlation : torch.Tensor
+        ``log q(z) - sum_d log q(z_d)``.
+    dimension_wise_kl : torch.Tensor
+        ``sum_d log q(z_d) - log p(z)``.
+    """
 
     mutual_information: torch.Tensor
     total_correlation: torch.Tensor
@@ -46,7 +59,14 @@ class TCDecomposition:
 def log_importance_weights(
     batch_size: int, dataset_size: int, sampling: Sampling, like: torch.Tensor
 ) -> torch.Tensor:
-    """``log r_ij`` ``[M, M]``: weight of ``q(z_i | x_j)`` in the estimate of ``q(z_i)``."""
+    """Log importance weights ``log r_ij`` ``[M, M]`` of the aggregate-posterior estimate.
+
+    ``q(z_i) ~= sum_j r_ij q(z_i | x_j)`` over a minibatch of ``M`` inputs from a data set of
+    ``N = dataset_size`` (Chen et al. 2018): ``"mws"`` (eq. 4) uses ``r_ij = 1 / (N M)``;
+    ``"mss"`` (Appendix C.2) uses ``1 / N`` on the diagonal, ``(N - M + 1) / (N (M - 1))`` at
+    ``j = i + 1 (mod M)`` and ``1 / (M - 1)`` elsewhere (rows sum to 1). ``like`` gives the
+    dtype and device.
+    """
     n, m = float(dataset_size), batch_size
     if sampling == "mws":
         return torch.full((m, m), -math.log(n * m), dtype=like.dtype, device=like.device)
