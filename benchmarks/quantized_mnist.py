@@ -84,12 +84,22 @@ def models() -> dict[str, Callable[[], BaseAutoencoder]]:
         "ContractiveAE (lambda 0.1)": lambda: ContractiveAE(encoder(), decoder(), **lik),
         "RAE-GP": lambda: RAE(encoder(), decoder(), LATENT, **lik),
         "RAE-L2": lambda: RAE(encoder(), decoder(), LATENT, regularizer="weight_decay", **lik),
-        "VQ-VAE 1 x 16-d": lambda: VQVAE(encoder(), decoder(), code_dim=LATENT, **vq),
-        "VQ-VAE 1 x 16-d, dead-code reset": lambda: VQVAE(
+        "VQ-VAE 1 x 16-d, no reset": lambda: VQVAE(
+            encoder(), decoder(), code_dim=LATENT, dead_code_steps=None, **vq
+        ),
+        "VQ-VAE 1 x 16-d (default: reset after 100 steps)": lambda: VQVAE(
+            encoder(), decoder(), code_dim=LATENT, **vq
+        ),
+        "VQ-VAE 1 x 16-d, reset after 20 steps": lambda: VQVAE(
             encoder(), decoder(), code_dim=LATENT, dead_code_steps=20, **vq
         ),
-        "VQ-VAE 4 x 4-d": lambda: VQVAE(encoder(*grid), decoder(nn.Flatten()), code_dim=4, **vq),
-        "VQ-VAE 4 x 4-d, dead-code reset": lambda: VQVAE(
+        "VQ-VAE 4 x 4-d, no reset": lambda: VQVAE(
+            encoder(*grid), decoder(nn.Flatten()), code_dim=4, dead_code_steps=None, **vq
+        ),
+        "VQ-VAE 4 x 4-d (default: reset after 100 steps)": lambda: VQVAE(
+            encoder(*grid), decoder(nn.Flatten()), code_dim=4, **vq
+        ),
+        "VQ-VAE 4 x 4-d, reset after 20 steps": lambda: VQVAE(
             encoder(*grid), decoder(nn.Flatten()), code_dim=4, dead_code_steps=20, **vq
         ),
     }

@@ -189,3 +189,24 @@ def test_output_repr_shows_shapes() -> None:
     out = model(_data("gaussian").float())
     assert isinstance(out, VQVAEOutput)
     assert "indices=Tensor(shape=(10,), dtype=torch.int64)" in repr(out)
+
+
+@pytest.mark.parametrize("options", [{}, {"dead_code_steps": None}])
+def test_codes_unused_for_100_steps_are_reset_by_default(options: dict) -> None:
+    model = _model(**options).train()
+    x = _data("gaussian").float()
+    quantizer = model.quantizer
+    with torch.no_grad():  # collapsed: code 0 at the origin, every other code far away
+        quantizer.codebook.fill_(50.0)
+        quantizer.codebook[0] = 0.0
+        quantizer.ema_code_sum.copy_(quantizer.codebook)
+        quantizer.steps_since_used.fill_(99)
+    model(x)  # codes 1.. reach 100 unused steps: dead from the next training step
+    assert float(quantizer.codebook[1:].min()) > 49.0  # not yet (the EMA moves them a little)
+    model(x)
+    nearest = quantizer.codebook[1:].abs().min()
+    if options:  # dead_code_steps=None: the paper's VQ-VAE keeps its dead codes
+        assert quantizer.dead_code_steps is None and float(nearest) > 49.0
+    else:  # all replaced by encoder outputs of the batch
+        assert quantizer.dead_code_steps == 100
+        assert float(quantizer.codebook[1:].abs().max()) < 10.0

@@ -69,9 +69,17 @@ class VQVAE(BaseAutoencoder):
 
     The inverse API: :meth:`encode` returns ``indices`` with the quantised codes, and
     :meth:`decode` accepts either float codes ``[B, D, *S]`` or integer ``indices [B, *S]``.
-    Dead-code resets run in the eager training forward only (see
-    :class:`~pyautoencoder.quantized.VectorQuantizer`); a compiled training step calls
-    ``model.quantizer.reinit_dead_codes(output.z_e)`` itself.
+    **Dead-code resets are on by default** (``dead_code_steps=100``, where the bare
+    :class:`~pyautoencoder.quantized.VectorQuantizer` has ``None``): a code that no vector chose
+    in 100 consecutive training steps is replaced by an encoder output of the batch. Without
+    resets most codes of a VQ-VAE are never used ("codebook collapse"); on MNIST-10k (K = 512,
+    10 epochs, ``benchmarks/quantized_mnist.py``) one 16-d code per image used 12 % of the
+    codebook (held-out MSE 0.044, NLL 151 nats) and 89 % with the default reset (MSE 0.038,
+    NLL 136 nats). 100 steps rather than fewer: a code in use is rarely chosen in no batch for
+    that long (with ``n`` vectors per batch and uniform use, the chance is about
+    ``exp(-100 n / K)``), so live codes are not thrown away. The reset runs in eager and
+    compiled training steps alike, and under ``torch.distributed`` all processes agree on it.
+    ``dead_code_steps=None`` gives the paper's VQ-VAE without resets.
 
     Parameters
     ----------
@@ -81,7 +89,9 @@ class VQVAE(BaseAutoencoder):
         Codebook size ``K`` (default 512).
     code_dim : int
         ``D``; must equal dim 1 of the encoder output (default 64).
-    beta, ema, decay, eps, cosine, dead_code_steps, dead_code_threshold
+    dead_code_steps : int or None
+        Reset codes unused for this many training steps (default 100; ``None``: never).
+    beta, ema, decay, eps, cosine, dead_code_threshold
         Options of the :class:`~pyautoencoder.quantized.VectorQuantizer`.
     likelihood : str, LikelihoodType or Likelihood
         Used when ``compute_loss`` gets none (default ``"gaussian"``).
@@ -99,7 +109,7 @@ class VQVAE(BaseAutoencoder):
         decay: float = 0.99,
         eps: float = 1e-5,
         cosine: bool = False,
-        dead_code_steps: int | None = None,
+        dead_code_steps: int | None = 100,
         dead_code_threshold: float | None = None,
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
     ) -> None:
