@@ -27,7 +27,9 @@ from torch import nn
 from ._io import atomic_save_file, atomic_write_json
 
 CONFIG_FILE = "config.json"
+"""File name of the model configuration (JSON) inside a saved model folder."""
 WEIGHTS_FILE = "model.safetensors"
+"""File name of the weights (safetensors) inside a saved model folder."""
 
 __all__ = [
     "CONFIG_FILE",

@@ -26,6 +26,10 @@ from typing import Literal, TypeVar
 from torch import nn
 
 LatentKind = Literal["features", "code"]
+"""What a model's encoder must output: ``"features"`` (flat features the model maps to its
+latent) or ``"code"`` (the latent code itself); see the module docstring."""
+
+__all__ = ["LatentKind", "ModelEntry", "get_model_entry", "list_models", "register_model"]
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ import torch
 
 from ._split import DatasetSplit, holdout_every_fifth
 
-#: The shapes in factor order (factor value 0, 1, 2).
 SHAPE_NAMES = ("square", "ellipse", "heart")
-#: The factors in column order of every factor tensor ``[n, K]``.
+"""The shapes of :class:`Shapes` in factor order (values 0, 1, 2 of the ``shape`` factor)."""
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
+"""The factors of :class:`Shapes` in column order of every factor tensor ``[n, K]``."""
 
 _HALF_SIZE = 0.3  # shape half-size at scale 1, in image coordinates [-1, 1]
 _POSITION_RANGE = 0.55  # centres lie in [-0.55, 0.55]: the largest shape stays inside

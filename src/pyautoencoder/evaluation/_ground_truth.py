@@ -28,8 +28,9 @@ from ._common import check_count, evaluation_mode, model_device, posterior_of
 if TYPE_CHECKING:
     import numpy as np
 
-#: Maps observations ``[n, ...]`` to codes ``[n, D_z]`` (tensor or array).
 RepresentationFunction = Callable[[torch.Tensor], Any]
+"""Type of a representation: a callable mapping observations ``[n, ...]`` to codes
+``[n, D_z]`` (a tensor or an array), e.g. :func:`posterior_mean_representation`."""
 
 
 @runtime_checkable

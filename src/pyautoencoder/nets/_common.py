@@ -9,7 +9,6 @@ from typing import Any
 
 from torch import nn
 
-#: Activation names accepted by every network of :mod:`pyautoencoder.nets`.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -19,6 +18,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "softplus": nn.Softplus,
 }
+"""Activation names accepted by every network of :mod:`pyautoencoder.nets` (the ``activation``
+argument), mapped to their ``torch.nn`` module classes."""
 
 
 def make_activation(name: str) -> nn.Module:
