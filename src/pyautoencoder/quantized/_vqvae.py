@@ -73,8 +73,8 @@ class VQVAE(BaseAutoencoder):
     :class:`~pyautoencoder.quantized.VectorQuantizer` has ``None``): a code that no vector chose
     in 100 consecutive training steps is replaced by an encoder output of the batch. Without
     resets most codes of a VQ-VAE are never used ("codebook collapse"); on MNIST-10k (K = 512,
-    10 epochs, ``benchmarks/quantized_mnist.py``) one 16-d code per image used 12 % of the
-    codebook (held-out MSE 0.044, NLL 151 nats) and 89 % with the default reset (MSE 0.038,
+    10 epochs, ``benchmarks/quantized_mnist.py``) one 16-d code per image used 13.5 % of the
+    codebook (held-out MSE 0.044, NLL 150 nats) and 89 % with the default reset (MSE 0.038,
     NLL 136 nats). 100 steps rather than fewer: a code in use is rarely chosen in no batch for
     that long (with ``n`` vectors per batch and uniform use, the chance is about
     ``exp(-100 n / K)``), so live codes are not thrown away. The reset runs in eager and
