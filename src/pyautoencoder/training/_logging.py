@@ -1,7 +1,8 @@
 """Metrics without per-step host syncs: tensor accumulators, a JSONL log and a progress bar.
 
-Diagnostics stay on the device as running sums; :meth:`RunningMeans.read` stacks them and
-copies them to the host once per log interval (one synchronisation for all metrics).
+Diagnostics stay on the device: :class:`RunningMeans` keeps references to each step's scalars
+and sums them in chunks (no device op per step); :func:`to_floats` copies the means to the
+host once per log interval (one synchronisation for all metrics).
 """
 
 from __future__ import annotations
