@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyautoencoder.quantized import VectorQuantizer
+from pyautoencoder.quantized import VQVAE, VectorQuantizer
 from pyautoencoder.quantized import _vector_quantizer as vq_module
 
 
@@ -89,6 +89,16 @@ def test_without_sync_or_in_eval_no_collective_runs(monkeypatch: pytest.MonkeyPa
     reference.train()
     reference(z)
     torch.testing.assert_close(alone.codebook, reference.codebook)  # local statistics only
+
+
+@pytest.mark.parametrize("sync", [True, False])
+def test_vqvae_passes_sync_statistics_on(monkeypatch: pytest.MonkeyPatch, sync: bool) -> None:
+    fake = _FakeTwoProcesses()
+    fake.install(monkeypatch)
+    model = VQVAE(torch.nn.Linear(4, 3), torch.nn.Linear(3, 4), 6, 3, sync_statistics=sync)
+    model.train()(torch.randn(5, 4))
+    assert model.quantizer.sync_statistics is sync
+    assert len(fake.reduced) == (2 if sync else 0)  # reset candidates, then the statistics
 
 
 def test_gradient_codebook_sums_usage_counts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -91,8 +91,9 @@ class VQVAE(BaseAutoencoder):
         ``D``; must equal dim 1 of the encoder output (default 64).
     dead_code_steps : int or None
         Reset codes unused for this many training steps (default 100; ``None``: never).
-    beta, ema, decay, eps, cosine, dead_code_threshold
-        Options of the :class:`~pyautoencoder.quantized.VectorQuantizer`.
+    beta, ema, decay, eps, cosine, dead_code_threshold, sync_statistics
+        Options of the :class:`~pyautoencoder.quantized.VectorQuantizer` (``sync_statistics``:
+        sum the codebook statistics over processes under ``torch.distributed``, default on).
     likelihood : str, LikelihoodType or Likelihood
         Used when ``compute_loss`` gets none (default ``"gaussian"``).
     """
@@ -111,6 +112,7 @@ class VQVAE(BaseAutoencoder):
         cosine: bool = False,
         dead_code_steps: int | None = 100,
         dead_code_threshold: float | None = None,
+        sync_statistics: bool = True,
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
     ) -> None:
         super().__init__()
@@ -128,6 +130,7 @@ class VQVAE(BaseAutoencoder):
             cosine=cosine,
             dead_code_steps=dead_code_steps,
             dead_code_threshold=dead_code_threshold,
+            sync_statistics=sync_statistics,
         )
         self.likelihood = get_likelihood(likelihood)
 
