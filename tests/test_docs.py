@@ -200,3 +200,28 @@ def test_every_generated_figure_is_made_by_the_docs_build() -> None:
     assert shown, "no page shows a generated figure"
     missing = sorted(figure for figure in shown if f'"{figure}"' not in sources)
     assert missing == [], "figures shown in the docs that no FIGURE_EXAMPLES script writes"
+
+
+def test_docstring_markup_hook_renders_roles_and_math() -> None:
+    """Sphinx roles become (optional) cross-references, ``:math:``/``.. math::`` MathJax."""
+    hook = load_file(DOCS / "hooks" / "docstrings.py", "_docstrings_hook")
+    page = (
+        "<p>See :class:<code>~pyautoencoder.vanilla.AE</code>, :func:<code>fit</code> and "
+        ":math:<code>\\tilde q</code>.</p>\n<p>.. math::</p>\n"
+        '<div class="highlight"><pre><span></span><code>a &lt; b\n</code></pre></div>\n'
+        "<p>.. math:: x = 1</p>"
+    )
+    out = hook.on_page_content(page)
+    assert ":class:" not in out and ":func:" not in out and ".. math::" not in out
+    assert (
+        '<autoref identifier="pyautoencoder.vanilla.AE" optional><code>AE</code></autoref>' in out
+    )
+    assert "<code>fit</code>" in out  # not fully qualified: plain code, no reference
+    assert '<span class="arithmatex">\\(\\tilde q\\)</span>' in out
+    assert '<div class="arithmatex">\\[a &lt; b\n\\]</div>' in out
+    assert '<div class="arithmatex">\\[x = 1\\]</div>' in out
+
+
+def test_mkdocs_runs_the_docs_hooks() -> None:
+    hooks = load_yaml(ROOT / "mkdocs.yml")["hooks"]
+    assert {"docs/hooks/figures.py", "docs/hooks/docstrings.py"} <= set(hooks)
