@@ -150,6 +150,7 @@ def runners_for(
         InProcess("ours (checks off)", lambda i: with_checks(False, ours_off)(data[i % count])),
     ]
     saved = CACHE / "step_batches.pt"
+    CACHE.mkdir(exist_ok=True)  # --no-foreign creates no venv, so the folder may be missing
     torch.save(batches, saved)
     for impl, python in foreign.items():
         if impl == "reference" and model.startswith("iwae"):
