@@ -47,3 +47,28 @@ def test_every_class_is_held_out() -> None:
 def test_bad_test_fraction_is_explained(fraction: object) -> None:
     with pytest.raises(ValueError, match=r"test_fraction must lie in \(0, 1\)"):
         digits(test_fraction=fraction)  # type: ignore[arg-type]
+
+
+def test_fallback_to_load_digits_gives_the_same_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the bundled CSV file, load_digits() is used and the split is identical."""
+    from pathlib import Path
+
+    from pyautoencoder.data import _digits
+
+    fast = digits(seed=3)
+    real_is_file = Path.is_file
+    monkeypatch.setattr(
+        Path, "is_file", lambda self: self.name != "digits.csv.gz" and real_is_file(self)
+    )
+    slow = digits(seed=3)
+    for name in ("train_x", "train_y", "test_x", "test_y"):
+        assert torch.equal(getattr(fast, name), getattr(slow, name)), name
+    assert _digits._load_bundled_digits()[0].shape == (1797, 64)
+
+
+def test_missing_scikit_learn_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ImportError, match=r"scikit-learn.*pyautoencoder\[data\]"):
+        digits()
