@@ -42,6 +42,19 @@ def check_same_shape(x: torch.Tensor, x_hat: torch.Tensor) -> None:
         )
 
 
+def sum_from(values: torch.Tensor, start_dim: int) -> torch.Tensor:
+    """Sum ``values`` over every dimension from ``start_dim`` on (``[B, S, ...] -> [B, S]``).
+
+    With exactly one such dimension (flat features, e.g. ``[B, S, D]``) this is
+    ``sum(dim=-1)`` directly; otherwise the trailing dimensions are flattened first. The
+    flattening would be a view of the same shape and strides there, so both give the same
+    values; skipping it saves a view (and its backward) per call.
+    """
+    if values.dim() == start_dim + 1:
+        return values.sum(dim=-1)
+    return values.reshape(*values.shape[:start_dim], -1).sum(dim=-1)
+
+
 class Likelihood(nn.Module):
     """Base class of observation models ``p(x | x_hat)``.
 
@@ -65,8 +78,7 @@ class Likelihood(nn.Module):
         gives ``[B]``. Subclasses may override it to apply signs and constant factors after the
         sum (one op on ``[B, S]`` instead of one per element); the values must not change.
         """
-        log_p = self.log_prob(x, x_hat)
-        return log_p.reshape(*log_p.shape[:start_dim], -1).sum(dim=-1)
+        return sum_from(self.log_prob(x, x_hat), start_dim)
 
     def x_hat_shape(self, x_shape: Sequence[int]) -> tuple[int, ...]:
         """The decoder-output shape this likelihood expects for data of shape ``x_shape``.
@@ -181,8 +193,7 @@ class UnitGaussianLikelihood(Likelihood):
         if type(self).log_prob is not UnitGaussianLikelihood.log_prob:  # a subclass's own
             return super().log_prob_sum(x, x_hat, start_dim)
         # -0.5 after the sum: scaling by a power of two is exact, so the values are unchanged.
-        squared = (x - x_hat).square()
-        return squared.reshape(*squared.shape[:start_dim], -1).sum(dim=-1) * -0.5
+        return sum_from((x - x_hat).square(), start_dim) * -0.5
 
 
 @register_likelihood("bernoulli")
@@ -200,8 +211,7 @@ class BernoulliLikelihood(Likelihood):
         if type(self).log_prob is not BernoulliLikelihood.log_prob:  # a subclass's own
             return super().log_prob_sum(x, x_hat, start_dim)
         # The sign after the sum: negation is exact, so the values are unchanged.
-        bce = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
-        return -bce.reshape(*bce.shape[:start_dim], -1).sum(dim=-1)
+        return -sum_from(F.binary_cross_entropy_with_logits(x_hat, x, reduction="none"), start_dim)
 
     def check_support(self, x: torch.Tensor) -> None:
         check_in_closed_interval("x (Bernoulli targets)", x, 0.0, 1.0)

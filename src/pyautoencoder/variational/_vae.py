@@ -274,19 +274,23 @@ def beta_elbo_result(
     mean_log_lik = log_lik.mean()  # []
     mean_kl = kl.mean()  # []
     # beta = 1 (a Python number) multiplies nothing: one op less in the training step.
-    weighted_kl = mean_kl if isinstance(beta, float) and beta == 1.0 else beta * mean_kl
+    unit_beta = isinstance(beta, float) and beta == 1.0
+    weighted_kl = mean_kl if unit_beta else beta * mean_kl
     if kl_objective is None:
         objective = weighted_kl - mean_log_lik
-        bound = -objective.detach()
     else:
         objective = beta * kl_objective - mean_log_lik
-        bound = (mean_log_lik - weighted_kl).detach()
+    # The diagnostics come from the detached means: ``a - b`` is exactly ``-(b - a)`` in IEEE
+    # arithmetic, so the bound equals ``-objective`` (without free bits) bit for bit.
     mean_log_lik, mean_kl = mean_log_lik.detach(), mean_kl.detach()
+    unweighted = mean_log_lik - mean_kl
+    # With beta = 1 a tensor of its own (equal to `unweighted`, not an alias of it).
+    bound = mean_log_lik - (mean_kl if unit_beta else weighted_kl.detach())
     diagnostics = {
         "elbo": bound,
         "log_likelihood": mean_log_lik,
         "kl_divergence": mean_kl,
-        "elbo_unweighted": mean_log_lik - mean_kl,
+        "elbo_unweighted": unweighted,
     }
     if kl_objective is not None:
         diagnostics["kl_free_bits"] = kl_objective.detach()

@@ -65,6 +65,13 @@ class FullyFactorizedGaussian(nn.Module):
                 f"{tuple(mu.shape)} and {tuple(log_var.shape)}"
             )
         batch, latent_dim = mu.shape
+        if num_samples == 1:
+            # One sample: draw eps [B, D_z] and add the sample dimension once at the end. The
+            # generator yields the same numbers for [B, D_z] as for [B, 1, D_z] and the
+            # arithmetic is elementwise, so z is bit-identical to the general branch, with
+            # one view (and one backward view) instead of two.
+            eps = torch.randn(batch, latent_dim, dtype=mu.dtype, device=mu.device)
+            return (mu + torch.exp(0.5 * log_var) * eps).unsqueeze(1)
         eps = torch.randn(
             batch, num_samples, latent_dim, dtype=mu.dtype, device=mu.device
         )  # [B, S, D_z]
