@@ -80,6 +80,16 @@ _SCRIPT = textwrap.dedent(
         torch.save(module.model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
         val_loss = float(trainer.callback_metrics["val/loss"])
         print(f"rank {rank} steps {trainer.global_step} val {val_loss!r}", flush=True)
+        # Rank 0 launched rank 1: leaving before rank 1 has printed can cut rank 1 off.
+        open(os.path.join(out, f"rank{rank}.done"), "w").close()
+        if rank == 0:
+            import time
+
+            deadline = time.monotonic() + 60
+            while not os.path.exists(os.path.join(out, "rank1.done")):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
 
 
     if __name__ == "__main__":

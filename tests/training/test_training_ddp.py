@@ -32,6 +32,13 @@ _SCRIPT = textwrap.dedent(
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     save_weights(model, os.path.join(out, f"rank{rank}.safetensors"))
     print(f"rank {rank} steps {result.steps} val {result.val_metrics['loss']:.6f}", flush=True)
+    # Rank 0 is the launching process: leaving before rank 1 has printed can cut rank 1 off.
+    open(os.path.join(out, f"rank{rank}.done"), "w").close()
+    if rank == 0:
+        import time
+        deadline = time.monotonic() + 60
+        while not os.path.exists(os.path.join(out, "rank1.done")) and time.monotonic() < deadline:
+            time.sleep(0.05)
     """
 )
 
