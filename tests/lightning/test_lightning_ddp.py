@@ -79,7 +79,10 @@ _SCRIPT = textwrap.dedent(
         rank = trainer.global_rank
         torch.save(module.model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
         val_loss = float(trainer.callback_metrics["val/loss"])
-        print(f"rank {rank} steps {trainer.global_step} val {val_loss!r}", flush=True)
+        line = f"rank {rank} steps {trainer.global_step} val {val_loss!r}"
+        print(line, flush=True)
+        with open(os.path.join(out, f"rank{rank}.txt"), "w") as handle:
+            handle.write(line)
         # Rank 0 launched rank 1: leaving before rank 1 has printed can cut rank 1 off.
         open(os.path.join(out, f"rank{rank}.done"), "w").close()
         if rank == 0:
@@ -157,7 +160,8 @@ def test_two_process_ddp_equals_one_process_on_the_global_batch(tmp_path: Path) 
 
     # val/loss is synced over ranks (sync_dist=True): both ranks report the mean over all 32
     # validation examples (16 per rank), i.e. the loss of the final model on the whole set.
-    lines = sorted(line for line in completed.stdout.splitlines() if line.startswith("rank "))
+    # Each rank's summary line, from its own file: both processes share one stdout pipe.
+    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
     assert [line.split(" val ")[0] for line in lines] == ["rank 0 steps 8", "rank 1 steps 8"]
     _, val_x = _load_script(script_path).make_data()
     with torch.no_grad():

@@ -31,7 +31,10 @@ _SCRIPT = textwrap.dedent(
     )
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     save_weights(model, os.path.join(out, f"rank{rank}.safetensors"))
-    print(f"rank {rank} steps {result.steps} val {result.val_metrics['loss']:.6f}", flush=True)
+    line = f"rank {rank} steps {result.steps} val {result.val_metrics['loss']:.6f}"
+    print(line, flush=True)
+    with open(os.path.join(out, f"rank{rank}.txt"), "w") as handle:
+        handle.write(line)
     # Rank 0 is the launching process: leaving before rank 1 has printed can cut rank 1 off.
     open(os.path.join(out, f"rank{rank}.done"), "w").close()
     if rank == 0:
@@ -63,7 +66,8 @@ def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path: Path) -> None:
     assert rank0.keys() == rank1.keys()
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     # 96 examples over 2 ranks = 48 each = 6 batches of 8 per epoch, 2 epochs.
-    lines = sorted(line for line in completed.stdout.splitlines() if line.startswith("rank "))
+    # Each rank's summary line, from its own file: both processes share one stdout pipe.
+    lines = [(tmp_path / f"rank{r}.txt").read_text() for r in (0, 1)]
     assert [line.split(" val ")[0] for line in lines] == ["rank 0 steps 12", "rank 1 steps 12"]
     # 21 validation examples split 11 / 10 over the ranks, all-reduced to the same mean.
     assert lines[0].split(" val ")[1] == lines[1].split(" val ")[1]
