@@ -12,6 +12,7 @@ shared two-core machine.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -34,3 +35,33 @@ def seeded() -> int:
     """Seed torch's global RNG with 0 and return the seed."""
     torch.manual_seed(0)
     return 0
+
+
+DDP_RANK_REPORT = textwrap.dedent(
+    '''
+    def report_rank(out, rank, line):
+        """Print and file this rank's summary line; rank 0 (the launcher) then waits for rank 1.
+
+        Both processes share one stdout pipe, and rank 0 leaving first can cut rank 1 off, so
+        tests read ``rank<r>.txt`` and rank 0 stays until ``rank1.done`` exists (60 s at most).
+        """
+        import os
+        import time
+
+        print(line, flush=True)
+        with open(os.path.join(out, f"rank{rank}.txt"), "w") as handle:
+            handle.write(line)
+        open(os.path.join(out, f"rank{rank}.done"), "w").close()
+        deadline = time.monotonic() + 60
+        while rank == 0 and not os.path.exists(os.path.join(out, "rank1.done")):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    '''
+)
+
+
+@pytest.fixture
+def ddp_rank_report() -> str:
+    """Source of ``report_rank(out, rank, line)``, to prepend to a two-process DDP script."""
+    return DDP_RANK_REPORT

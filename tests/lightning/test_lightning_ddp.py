@@ -79,20 +79,7 @@ _SCRIPT = textwrap.dedent(
         rank = trainer.global_rank
         torch.save(module.model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
         val_loss = float(trainer.callback_metrics["val/loss"])
-        line = f"rank {rank} steps {trainer.global_step} val {val_loss!r}"
-        print(line, flush=True)
-        with open(os.path.join(out, f"rank{rank}.txt"), "w") as handle:
-            handle.write(line)
-        # Rank 0 launched rank 1: leaving before rank 1 has printed can cut rank 1 off.
-        open(os.path.join(out, f"rank{rank}.done"), "w").close()
-        if rank == 0:
-            import time
-
-            deadline = time.monotonic() + 60
-            while not os.path.exists(os.path.join(out, "rank1.done")):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+        report_rank(out, rank, f"rank {rank} steps {trainer.global_step} val {val_loss!r}")
 
 
     if __name__ == "__main__":
@@ -128,9 +115,11 @@ def _reference_run(script: ModuleType) -> torch.nn.Module:
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_two_process_ddp_equals_one_process_on_the_global_batch(tmp_path: Path) -> None:
+def test_two_process_ddp_equals_one_process_on_the_global_batch(
+    tmp_path: Path, ddp_rank_report: str
+) -> None:
     script_path = tmp_path / "lightning_ddp_train.py"
-    script_path.write_text(_SCRIPT)
+    script_path.write_text(ddp_rank_report + _SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     for name in ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_PORT", "PL_GLOBAL_SEED"):
         env.pop(name, None)

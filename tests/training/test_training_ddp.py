@@ -31,26 +31,16 @@ _SCRIPT = textwrap.dedent(
     )
     rank = int(os.environ.get("LOCAL_RANK", "0"))
     save_weights(model, os.path.join(out, f"rank{rank}.safetensors"))
-    line = f"rank {rank} steps {result.steps} val {result.val_metrics['loss']:.6f}"
-    print(line, flush=True)
-    with open(os.path.join(out, f"rank{rank}.txt"), "w") as handle:
-        handle.write(line)
-    # Rank 0 is the launching process: leaving before rank 1 has printed can cut rank 1 off.
-    open(os.path.join(out, f"rank{rank}.done"), "w").close()
-    if rank == 0:
-        import time
-        deadline = time.monotonic() + 60
-        while not os.path.exists(os.path.join(out, "rank1.done")) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    report_rank(out, rank, f"rank {rank} steps {result.steps} val {result.val_metrics['loss']:.6f}")
     """
 )
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path: Path) -> None:
+def test_two_process_ddp_on_cpu_keeps_ranks_identical(tmp_path: Path, ddp_rank_report: str) -> None:
     script = tmp_path / "train_ddp.py"
-    script.write_text(_SCRIPT)
+    script.write_text(ddp_rank_report + _SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     env.pop("LOCAL_RANK", None)
     completed = subprocess.run(
