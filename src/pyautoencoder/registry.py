@@ -13,7 +13,12 @@ encoder must output:
 * ``"code"``: the latent code itself, ``[B, latent_dim]`` (deterministic and quantized models).
 
 ``latent_arg`` names the constructor argument that receives the latent size (``"latent_dim"``
-by default, ``None`` if the constructor takes none, e.g. ``AE(encoder, decoder)``).
+by default, ``None`` if the constructor takes none, e.g. ``AE(encoder, decoder)``), and
+``dataset_size_arg`` the one that receives the number of training examples, for models whose
+objective needs it (beta-TCVAE's minibatch-weighted estimator); the command line fills both in.
+
+Names are lower-case with underscores; a lookup also accepts hyphens and any case
+(``"beta-tcvae"`` finds ``"beta_tcvae"``).
 """
 
 from __future__ import annotations
@@ -34,30 +39,47 @@ __all__ = ["LatentKind", "ModelEntry", "get_model_entry", "list_models", "regist
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """What the registry knows of one model: its class and how its encoder must end."""
+    """What the registry knows of one model: its class, how its encoder must end, and which
+    constructor arguments take the latent size and the training-set size."""
 
     name: str
     cls: type[nn.Module]
     latent: LatentKind
     latent_arg: str | None
+    dataset_size_arg: str | None = None
 
 
 _T = TypeVar("_T", bound=type[nn.Module])
 _MODELS: dict[str, ModelEntry] = {}
 
 
+def _normalise(name: str) -> str:
+    """The registry key of a name: lower-case, hyphens as underscores."""
+    return name.lower().replace("-", "_")
+
+
 def register_model(
-    name: str, *, latent: LatentKind = "features", latent_arg: str | None = "latent_dim"
+    name: str,
+    *,
+    latent: LatentKind = "features",
+    latent_arg: str | None = "latent_dim",
+    dataset_size_arg: str | None = None,
 ) -> Callable[[_T], _T]:
-    """Class decorator that makes a model available by ``name`` (lower-case)."""
-    key = name.lower()
+    """Class decorator that makes a model available by ``name`` (lower-case, underscores)."""
+    key = _normalise(name)
     if latent not in ("features", "code"):
         raise ValueError(f"latent must be 'features' or 'code', got {latent!r}")
 
     def decorator(cls: _T) -> _T:
         if key in _MODELS and _MODELS[key].cls is not cls:
             raise ValueError(f"a model named {key!r} is already registered")
-        _MODELS[key] = ModelEntry(name=key, cls=cls, latent=latent, latent_arg=latent_arg)
+        _MODELS[key] = ModelEntry(
+            name=key,
+            cls=cls,
+            latent=latent,
+            latent_arg=latent_arg,
+            dataset_size_arg=dataset_size_arg,
+        )
         return cls
 
     return decorator
@@ -70,9 +92,10 @@ def list_models() -> list[str]:
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    """Look a model up by name; an unknown name lists close matches and all valid names."""
+    """Look a model up by name (any case, ``-`` or ``_``); an unknown name lists close matches
+    and all valid names."""
     _import_all_families()
-    key = name.lower()
+    key = _normalise(name)
     if key in _MODELS:
         return _MODELS[key]
     close = difflib.get_close_matches(key, _MODELS, n=3)

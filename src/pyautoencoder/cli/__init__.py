@@ -1,6 +1,7 @@
 """The ``pyautoencoder`` command (also ``python -m pyautoencoder``).
 
-Subcommands: ``demo``, ``train``, ``evaluate``, ``sample``, ``report``; ``--help`` on each.
+Subcommands: ``demo``, ``train``, ``evaluate``, ``sample``, ``report``, ``models``; ``--help`` on
+each.
 User errors (unknown names, missing files, corrupted or incompatible checkpoints) print one
 line on stderr and exit with code 2.
 """
@@ -11,11 +12,30 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._defaults import TRAIN_DEFAULTS
 from ._errors import CLIError
 
 __all__ = ["build_parser", "main"]
 
 _EPILOG = "Run 'pyautoencoder <command> --help' for the options of a command."
+_MODELS_MARK = "{models}"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Fills in the registered model names, only when help is shown (the registry imports
+    every model family)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is not None and _MODELS_MARK in text:
+            from ..registry import list_models
+
+            text = text.replace(_MODELS_MARK, ", ".join(list_models()))
+        return text
+
+
+def _default(option: str, demo: bool, demo_value: int) -> str:
+    return str(demo_value if demo else TRAIN_DEFAULTS[option])
 
 
 def _devices(text: str) -> int | str:
@@ -36,7 +56,12 @@ def _devices(text: str) -> int | str:
 
 def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     group = parser.add_argument_group("model and training")
-    group.add_argument("--latent-dim", type=int, default=8 if demo else None, help="D_z (8)")
+    group.add_argument(
+        "--latent-dim",
+        type=int,
+        default=8 if demo else None,
+        help=f"latent size D_z ({_default('latent_dim', demo, 8)})",
+    )
     group.add_argument("--net", choices=("mlp", "conv"), default="mlp", help="networks (mlp)")
     group.add_argument(
         "--hidden", type=int, nargs="+", default=[256], help="hidden sizes/channels (256)"
@@ -44,11 +69,24 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     group.add_argument(
         "--likelihood", default="bernoulli", help="observation model p(x|z) (bernoulli)"
     )
-    group.add_argument("--epochs", type=int, default=100 if demo else None, help="epochs")
     group.add_argument(
-        "--batch-size", type=int, default=64 if demo else None, help="batch size per device"
+        "--epochs",
+        type=int,
+        default=100 if demo else None,
+        help=f"passes over the training data ({_default('epochs', demo, 100)})",
     )
-    group.add_argument("--lr", type=float, default=2e-3 if demo else 1e-3, help="Adam step size")
+    group.add_argument(
+        "--batch-size",
+        type=int,
+        default=64 if demo else None,
+        help=f"batch size per device ({_default('batch_size', demo, 64)})",
+    )
+    group.add_argument(
+        "--lr",
+        type=float,
+        default=2e-3 if demo else 1e-3,
+        help=f"Adam step size ({2e-3 if demo else 1e-3:g})",
+    )
     group.add_argument("--beta", type=float, default=None, help="KL weight (model default: 1)")
     group.add_argument(
         "--kl-warmup", type=int, default=0, metavar="STEPS", help="linear KL warm-up steps (0)"
@@ -60,6 +98,14 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         help=f"cosine learning-rate decay ({'on' if demo else 'off'})",
     )
     group.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    group.add_argument(
+        "--set",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="a constructor option of the model, checked against its signature (repeatable; "
+        "'pyautoencoder models --details NAME' lists them); stored in run.json",
+    )
     run = parser.add_argument_group(
         "execution (passed to Lightning Fabric) and output",
         "--accelerator, --devices, --num-nodes, --strategy and --precision go unchanged to "
@@ -120,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the command (exposed for the docs and tests)."""
     from .. import __version__
     from ._commands import cmd_demo, cmd_evaluate, cmd_report, cmd_sample, cmd_train
+    from ._models import cmd_models
 
     parser = argparse.ArgumentParser(
         prog="pyautoencoder",
@@ -144,8 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train any registered model. --data is digits, mnist:<dir> (IDX files), "
         "shapes, or a .npy/.pt file of examples [N, ...] (.pt loads weights-only; a dict "
         "{'x': ..., 'y': ...} or a tuple (x, y) carries labels).",
+        formatter_class=_HelpFormatter,
     )
-    train.add_argument("--model", help="registered model name (see the error for the list)")
+    train.add_argument(
+        "--model", help="registered model: " + _MODELS_MARK + " ('-' or '_' both work)"
+    )
     train.add_argument("--data", help="digits | mnist:<dir> | shapes | <file.npy|.pt>")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     _add_training_options(train, demo=False)
@@ -178,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", help="run folder (runs/<name>)")
     report.add_argument("--num-samples", type=int, default=100, help="importance samples K")
     report.set_defaults(handler=cmd_report)
+
+    models = commands.add_parser(
+        "models",
+        help="list the registered models, or the options of one",
+        description="List the registered models; --details NAME prints the constructor "
+        "options of one model (types, defaults) that 'train --set KEY=VALUE' accepts.",
+    )
+    models.add_argument("--details", metavar="NAME", help="the options of model NAME")
+    models.set_defaults(handler=cmd_models)
     return parser
 
 

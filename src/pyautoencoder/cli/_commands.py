@@ -16,8 +16,10 @@ from .._io import atomic_write_bytes, atomic_write_json
 from ..training import Trainer, read_metrics
 from ._builtin import has_package
 from ._data import DataSplit, data_source, load_data
+from ._defaults import TRAIN_DEFAULTS
 from ._errors import CLIError
 from ._evaluate import held_out_metrics
+from ._options import parse_set
 from ._runs import RunSpec, build_model, check_model_name, load_run, split_options
 
 _RUN_NAME_ENV = "PYAUTOENCODER_RUN_NAME"  # shared with the processes Fabric launches
@@ -66,6 +68,17 @@ def _new_run_dir(out: str, name: str | None, prefix: str) -> Path:
     return run_dir
 
 
+def _model_options(args: argparse.Namespace, model: str, data: DataSplit) -> dict[str, Any]:
+    """``--set`` options, plus the training-set size where the model declares it needs it."""
+    from ..registry import get_model_entry
+
+    options: dict[str, Any] = parse_set(args.set or [], model)
+    size_arg = get_model_entry(model).dataset_size_arg
+    if size_arg is not None and size_arg not in options:
+        options[size_arg] = len(data.train_x)
+    return options
+
+
 def _spec_from_args(args: argparse.Namespace, data: DataSplit) -> RunSpec:
     model = check_model_name(args.model)
     labels = data.train_y
@@ -96,6 +109,7 @@ def _spec_from_args(args: argparse.Namespace, data: DataSplit) -> RunSpec:
         warmup_steps=args.kl_warmup,
         data_source=data_source(),
         net_source="package" if has_package("nets") else "builtin",
+        options=_model_options(args, model, data),
     )
 
 
@@ -107,6 +121,13 @@ def _check_resume_args(args: argparse.Namespace, spec: RunSpec) -> None:
             raise CLIError(
                 f"--resume: the run was trained with --{option.replace('_', '-')} "
                 f"{getattr(spec, option)}, got {given}; drop the option or start a new run"
+            )
+    for key, value in parse_set(args.set or [], spec.model).items():
+        if key not in spec.options or spec.options[key] != value:
+            stored = spec.options.get(key, "its default")
+            raise CLIError(
+                f"--resume: the run was trained with {key}={stored}, got --set {key}={value}; "
+                "drop the option or start a new run"
             )
     if args.epochs is not None:
         spec.epochs = args.epochs
@@ -265,7 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return train_run(spec, run_dir, resume=True, args=args)
     if args.model is None or args.data is None:
         raise CLIError("train needs --model and --data (or --resume RUN)")
-    check_model_name(args.model)
+    parse_set(args.set or [], check_model_name(args.model))  # before loading any data
     _defaults(args)
     data = load_data(args.data)
     spec = _spec_from_args(args, data)
@@ -274,7 +295,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _defaults(args: argparse.Namespace) -> None:
-    for option, value in (("latent_dim", 8), ("epochs", 20), ("batch_size", 128)):
+    for option, value in TRAIN_DEFAULTS.items():
         if getattr(args, option) is None:
             setattr(args, option, value)
 

@@ -53,6 +53,7 @@ class RunSpec:
     warmup_steps: int = 0
     data_source: str = "package"
     net_source: str = "package"
+    options: dict[str, Any] = field(default_factory=dict)  # --set key=value, typed
 
     def save(self, run_dir: Path) -> None:
         atomic_write_json(run_dir / RUN_FILE, asdict(self))
@@ -70,11 +71,12 @@ class RunSpec:
 
 
 def check_model_name(name: str) -> str:
-    """The registry name of ``name`` (case-insensitive), or a did-you-mean error."""
+    """The registry name of ``name`` (any case, ``-`` or ``_``), or a did-you-mean error."""
     names = list_models()
-    if name.lower() not in names:
+    key = name.lower().replace("-", "_")
+    if key not in names:
         raise unknown_name("model", name, names)
-    return name.lower()
+    return key
 
 
 def _init_parameters(cls: type) -> set[str]:
@@ -90,10 +92,11 @@ def split_options(spec: RunSpec) -> tuple[dict[str, Any], dict[str, Any], float 
 
     Returns ``(model_kwargs, loss_kwargs, fit_beta)``: ``fit_beta`` is passed to the trainer
     when ``compute_loss`` takes ``beta``; otherwise a constructor ``beta`` (beta-TCVAE) gets it.
+    The ``--set`` options of the run (``spec.options``) go to the constructor.
     """
     cls = get_model_entry(spec.model).cls
     init, loss = _init_parameters(cls), _loss_parameters(cls)
-    model_kwargs: dict[str, Any] = {}
+    model_kwargs: dict[str, Any] = dict(spec.options)
     loss_kwargs: dict[str, Any] = {}
     if "likelihood" in init:
         model_kwargs["likelihood"] = spec.likelihood

@@ -16,7 +16,7 @@ from ._outputs import VAEOutput
 from ._vae import VAE
 
 
-@register_model("beta_tcvae", latent="features")
+@register_model("beta_tcvae", latent="features", dataset_size_arg="dataset_size")
 class BetaTCVAE(VAE):
     r"""beta-TCVAE: the ELBO with its KL term split and re-weighted.
 
