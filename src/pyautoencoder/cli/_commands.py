@@ -20,6 +20,7 @@ from ._defaults import TRAIN_DEFAULTS
 from ._errors import CLIError
 from ._evaluate import held_out_metrics
 from ._options import parse_set
+from ._progress import EpochLines
 from ._runs import RunSpec, build_model, check_model_name, load_run, split_options
 
 _RUN_NAME_ENV = "PYAUTOENCODER_RUN_NAME"  # shared with the processes Fabric launches
@@ -180,6 +181,10 @@ def train_run(
         torch.set_num_threads(args.threads)
     _check_execution(spec)
     data = load_data(spec.data, spec.data_source)
+    # Seed before the model exists: its layers (lazy ones included, create_model builds them)
+    # draw their initial weights from the global RNG, which torch seeds differently in every
+    # process. The trainer seeds again (same seed) for the epoch order and sampling noise.
+    torch.manual_seed(spec.seed)
     model = build_model(spec)
     _, loss_kwargs, fit_beta = split_options(spec)
     beta: Any = fit_beta
@@ -204,6 +209,7 @@ def train_run(
         log_every_n_steps=args.log_every,
         progress=None if not args.quiet else False,
         scheduler="cosine" if args.cosine else None,
+        callbacks=[] if args.quiet else [EpochLines(spec.epochs)],
     )
     train = _model_inputs(spec, data.train_x, data.train_y)
     held_out = _model_inputs(spec, data.test_x, data.test_y)

@@ -101,13 +101,15 @@ class Trainer:
             raise ValueError("restore_best needs val_data")
         started = time.perf_counter()
         self._stop_requested = self._stop_pending = self._interrupted = False
+        # Seed first: lazy layers (initialised from the first batch), the sampling noise and
+        # anything Fabric or a strategy creates draw from the global RNG from here on.
+        torch.manual_seed(cfg.seed)
         self.fabric = self._launch_fabric()
         self.model = model
         resume = None
         if cfg.resume is not None:
             checkpoint = find_checkpoint(cfg.resume)
             resume = (checkpoint, load_trainer_state(checkpoint / STATE_FILE))
-        torch.manual_seed(cfg.seed)
         self._train = make_batch_source(train_data, self.fabric, cfg, train=True)
         self._val = (
             None if val_data is None else make_batch_source(val_data, self.fabric, cfg, train=False)
