@@ -13,8 +13,11 @@ def flatten_codes(z: torch.Tensor) -> torch.Tensor:
 
 
 def unflatten_codes(flat: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`flatten_codes`: ``[N, D] -> `` the shape of ``like`` ``[B, D, *S]``."""
-    channels_last = (like.shape[0], *like.shape[2:], like.shape[1])
+    """Inverse of :func:`flatten_codes`: ``[N, C] -> [B, C, *S]`` with ``B, S`` of ``like``.
+
+    ``C = flat.shape[1]`` may differ from ``like``'s channel count (projections).
+    """
+    channels_last = (like.shape[0], *like.shape[2:], flat.shape[1])
     return flat.reshape(channels_last).movedim(-1, 1)
 
 
@@ -53,3 +56,35 @@ def check_real(
     if below or above or number != number:
         raise ValueError(f"{name} must lie in {interval}, got {value!r}")
     return number
+
+
+def orthogonal_penalty(codebook: torch.Tensor) -> torch.Tensor:
+    """``||E_hat E_hat^T - I||_F^2 / K^2`` of the l2-normalised codes ``E_hat [K, D]`` (0-dim).
+
+    Shin et al. (2021), *Translation-equivariant image quantizer for bi-directional image-text
+    generation*, eq. 4: zero when the codes are orthonormal directions (possible for K <= D).
+    """
+    unit = torch.nn.functional.normalize(codebook, dim=1)
+    gram = unit @ unit.T  # [K, K]
+    identity = torch.eye(codebook.shape[0], device=codebook.device, dtype=codebook.dtype)
+    return (gram - identity).square().sum() / codebook.shape[0] ** 2
+
+
+def renamed_weight(old: object, new: object, default: object) -> object:
+    """The value of a renamed argument given under its old name ``beta`` (warns).
+
+    ``beta -> commitment_weight``: passing both (the new one not at its default) is an error.
+    """
+    import warnings
+
+    if new != default:
+        raise TypeError(
+            "pass the commitment weight once: commitment_weight (beta is its deprecated name)"
+        )
+    warnings.warn(
+        "beta -> commitment_weight: the VQ commitment weight is named commitment_weight "
+        "(beta is the KL weight of the VAE family)",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    return old

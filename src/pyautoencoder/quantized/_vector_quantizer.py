@@ -8,6 +8,7 @@ exponential-moving-average codebook of their appendix A.1 (also Razavi, van den 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -15,39 +16,50 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .._base import ModelOutput
 from .._validation import (
     check_floating,
     check_nonempty_batch,
     check_positive_int,
     check_tensor,
     check_weight,
-    value_checks_enabled,
 )
 from ._helpers import (
     check_bool,
     check_real,
     code_perplexity,
     flatten_codes,
+    orthogonal_penalty,
+    renamed_weight,
     sum_per_example_mean,
     unflatten_codes,
 )
+from ._kmeans import initial_centers, lloyd
+from ._protocol import Quantizer, QuantizerOutput
+from ._rotation import rotate_to_codes
 
 
 @dataclass(slots=True, repr=False)
-class VectorQuantizerOutput(ModelOutput):
+class VectorQuantizerOutput(QuantizerOutput):
     """What :class:`VectorQuantizer` returns for an input ``z`` of shape ``[B, D, *S]``.
+
+    The fields of :class:`~pyautoencoder.quantized.QuantizerOutput` (``z_q``, ``indices``,
+    ``loss``, ``diagnostics``) and the VQ terms by name.
 
     Attributes
     ----------
-    quantized : torch.Tensor
+    z_q : torch.Tensor
         ``[B, D, *S]``: the chosen codes with straight-through gradients (their value is the
-        code, their gradient w.r.t. ``z`` is the identity).
+        code, their gradient w.r.t. ``z`` is the identity), or rotation-trick gradients.
+        Also available as ``quantized`` (the 2.x name).
     indices : torch.Tensor
         ``[B, *S]`` (``int64``): the index of the code chosen at each position.
     loss : torch.Tensor
         0-dim: ``codebook_loss`` (only when the codebook is learned by gradient) plus
-        ``beta * commitment_loss``; add it to the reconstruction term.
+        ``commitment_weight * commitment_loss`` (plus the orthogonal penalty when enabled); add
+        it to the reconstruction term.
+    diagnostics : dict[str, torch.Tensor]
+        The detached 0-dim ``codebook_loss``, ``commitment_loss``, ``perplexity``,
+        ``codes_used`` (and ``orthogonal_loss`` when enabled).
     codebook_loss : torch.Tensor
         0-dim ``mean_b sum ||sg[z] - e||^2``; carries gradient to the codebook (zero gradient,
         reported only, with the EMA codebook).
@@ -60,16 +72,22 @@ class VectorQuantizerOutput(ModelOutput):
         Detached 0-dim fraction of the codebook chosen at least once in the batch.
     """
 
-    quantized: torch.Tensor
-    indices: torch.Tensor
-    loss: torch.Tensor
     codebook_loss: torch.Tensor
     commitment_loss: torch.Tensor
     perplexity: torch.Tensor
     codes_used: torch.Tensor
 
+    @property
+    def quantized(self) -> torch.Tensor:
+        """``z_q`` under its 2.x name."""
+        return self.z_q
 
-class VectorQuantizer(nn.Module):
+    @quantized.setter
+    def quantized(self, value: torch.Tensor) -> None:
+        self.z_q = value
+
+
+class VectorQuantizer(Quantizer):
     r"""Replace each ``D``-vector of the input by its nearest code of a learned codebook.
 
     Input ``z`` is ``[B, D]`` (one code per example) or channel-first ``[B, D, *S]`` (feature
@@ -83,7 +101,9 @@ class VectorQuantizer(nn.Module):
 
         \mathcal{L}_{\text{codebook}} = \lVert \mathrm{sg}[z] - e_k \rVert_2^2, \qquad
         \mathcal{L}_{\text{commit}} = \lVert z - \mathrm{sg}[e_k] \rVert_2^2, \qquad
-        \texttt{loss} = \mathcal{L}_{\text{codebook}} + \beta\,\mathcal{L}_{\text{commit}}.
+        \texttt{loss} = \mathcal{L}_{\text{codebook}} + \beta\,\mathcal{L}_{\text{commit}}
+
+    (``beta = commitment_weight``).
 
     **EMA codebook** (``ema=True``, the default; van den Oord et al. 2017, appendix A.1; Razavi
     et al. 2019): the codebook is not trained by gradient (``loss`` drops the codebook term)
@@ -127,14 +147,37 @@ class VectorQuantizer(nn.Module):
 
     Codes start uniform in ``[-1/K, 1/K]`` (as common VQ-VAE implementations do).
 
+    **k-means initialisation** (``kmeans_init=True``): the first training-mode forward replaces
+    the codebook by ``kmeans_iters`` iterations of Lloyd's algorithm on the batch (starting from
+    ``K`` of its vectors; on the device, all-reduced under ``torch.distributed``), as in
+    Zeghidour et al. (2021, SoundStream, section 3.3); the EMA statistics start from the
+    cluster sizes. A buffer ``initialized`` records it (in ``state_dict``), so a loaded
+    quantizer is not re-initialised.
+
+    **Lower-dimensional codebook** (``codebook_dim < code_dim``; Yu et al. 2022, *Vector-
+    quantized image modeling with improved VQGAN*, section 3.1): learned linear maps project
+    the input to ``codebook_dim`` before the lookup and the chosen code back to ``code_dim``;
+    losses, statistics and the lookup live in the small space (combine with ``cosine=True``
+    for their l2-normalised codes).
+
+    **Rotation trick** (``rotation_trick=True``; Fifty et al. 2024): the gradient reaches ``z``
+    through the rotation and rescaling that maps ``z`` onto its code
+    (:func:`~pyautoencoder.quantized._rotation.rotate_to_codes`) instead of the identity.
+
+    **Orthogonal regularisation** (``orthogonal_weight > 0``, learned codebook only; Shin et al.
+    2021, *Translation-equivariant image quantizer for bi-directional image-text generation*,
+    eq. 4): adds ``w * ||E_hat E_hat^T - I||_F^2 / K^2`` with ``E_hat`` the l2-normalised codes,
+    which spreads the codes apart.
+
     Parameters
     ----------
     num_codes : int
         ``K``, the codebook size (>= 1).
     code_dim : int
         ``D``, the size of each code; the input's dim 1 must equal it.
-    beta : float
-        Commitment weight (paper: 0.25).
+    commitment_weight : float
+        Weight ``beta`` of the commitment loss (paper: 0.25). The 2.x name ``beta=`` still
+        works and warns (``DeprecationWarning``).
     ema : bool
         EMA codebook updates (``True``) or a codebook learned by the codebook loss.
     decay : float
@@ -150,24 +193,36 @@ class VectorQuantizer(nn.Module):
     sync_statistics : bool
         All-reduce the code counts and sums across processes when ``torch.distributed`` is
         initialised (default ``True``); the diagnostics stay those of the local batch.
+    kmeans_init : bool
+        Initialise the codebook by k-means on the first training batch (default ``False``).
+    kmeans_iters : int
+        Lloyd iterations of the k-means initialisation (default 10).
+    codebook_dim : int, optional
+        Size of the codes when smaller than ``code_dim`` (learned projections in and out).
+    rotation_trick : bool
+        Rotation-trick gradients instead of straight-through (default ``False``).
+    orthogonal_weight : float
+        Weight of the orthogonal regulariser (default 0; needs ``ema=False``).
 
     Diagnostics
     -----------
     :class:`VectorQuantizerOutput` carries ``loss``, ``codebook_loss``, ``commitment_loss``,
-    ``perplexity`` and ``codes_used`` as 0-dim tensors (the last two detached).
+    ``perplexity`` and ``codes_used`` as 0-dim tensors (the last two detached), and the same
+    detached in ``diagnostics`` (with ``orthogonal_loss`` when enabled).
     """
 
     codebook: torch.Tensor
     ema_cluster_size: torch.Tensor
     ema_code_sum: torch.Tensor
     steps_since_used: torch.Tensor
+    initialized: torch.Tensor
 
     def __init__(
         self,
         num_codes: int,
         code_dim: int,
         *,
-        beta: float = 0.25,
+        commitment_weight: float = 0.25,
         ema: bool = True,
         decay: float = 0.99,
         eps: float = 1e-5,
@@ -175,11 +230,22 @@ class VectorQuantizer(nn.Module):
         dead_code_steps: int | None = None,
         dead_code_threshold: float | None = None,
         sync_statistics: bool = True,
+        kmeans_init: bool = False,
+        kmeans_iters: int = 10,
+        codebook_dim: int | None = None,
+        rotation_trick: bool = False,
+        orthogonal_weight: float = 0.0,
+        beta: float | None = None,
     ) -> None:
         super().__init__()
         self.num_codes = check_positive_int(num_codes, "num_codes")
         self.code_dim = check_positive_int(code_dim, "code_dim")
-        self.beta = float(check_weight(beta, "beta"))
+        self.dim = self.code_dim
+        self.commitment_weight = float(
+            check_weight(renamed_weight(beta, commitment_weight, 0.25), "beta")
+            if beta is not None
+            else check_weight(commitment_weight, "commitment_weight")
+        )
         self.ema = check_bool(ema, "ema")
         self.cosine = check_bool(cosine, "cosine")
         self.sync_statistics = check_bool(sync_statistics, "sync_statistics")
@@ -200,10 +266,24 @@ class VectorQuantizer(nn.Module):
                 dead_code_threshold, "dead_code_threshold", 0.0, float("inf"), "(0, inf)", True
             )
         self.dead_code_threshold = dead_code_threshold
-
-        initial = torch.empty(self.num_codes, self.code_dim).uniform_(
-            -1.0 / self.num_codes, 1.0 / self.num_codes
-        )
+        self.kmeans_init = check_bool(kmeans_init, "kmeans_init")
+        self.kmeans_iters = check_positive_int(kmeans_iters, "kmeans_iters")
+        self.rotation_trick = check_bool(rotation_trick, "rotation_trick")
+        self.orthogonal_weight = float(check_weight(orthogonal_weight, "orthogonal_weight"))
+        if self.orthogonal_weight > 0 and self.ema:
+            raise ValueError(
+                "orthogonal_weight > 0 regularises a codebook learned by gradient and needs "
+                "ema=False (the EMA codebook gets no gradient)"
+            )
+        self.codebook_dim = self.code_dim
+        self.project_in: nn.Module = nn.Identity()
+        self.project_out: nn.Module = nn.Identity()
+        if codebook_dim is not None:
+            self.codebook_dim = check_positive_int(codebook_dim, "codebook_dim")
+            if self.codebook_dim != self.code_dim:
+                self.project_in = nn.Linear(self.code_dim, self.codebook_dim)
+                self.project_out = nn.Linear(self.codebook_dim, self.code_dim)
+        initial = self._initial_codes()
         if self.ema:
             self.register_buffer("codebook", initial)
             self.register_buffer("ema_cluster_size", torch.ones(self.num_codes))
@@ -211,43 +291,66 @@ class VectorQuantizer(nn.Module):
         else:
             self.codebook = nn.Parameter(initial)
         self.register_buffer("steps_since_used", torch.zeros(self.num_codes, dtype=torch.long))
+        if self.kmeans_init:
+            self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
+        self._needs_kmeans = self.kmeans_init  # a Python flag: no host read per step
+
+    @property
+    def beta(self) -> float:
+        """Deprecated name of :attr:`commitment_weight`."""
+        warnings.warn("beta -> commitment_weight", DeprecationWarning, stacklevel=2)
+        return self.commitment_weight
+
+    def _initial_codes(self) -> torch.Tensor:
+        bound = 1.0 / self.num_codes
+        return torch.empty(self.num_codes, self.codebook_dim).uniform_(-bound, bound)
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Draw a fresh codebook (and projections); reset the EMA and usage statistics."""
+        initial = self._initial_codes().to(self.codebook)
+        self.codebook.copy_(initial)
+        if self.ema:
+            self.ema_cluster_size.fill_(1.0)
+            self.ema_code_sum.copy_(initial)
+        self.steps_since_used.zero_()
+        for projection in (self.project_in, self.project_out):
+            if isinstance(projection, nn.Linear):
+                projection.reset_parameters()
+        if self.kmeans_init:
+            self.initialized.fill_(False)
+            self._needs_kmeans = True
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+        if self.kmeans_init and prefix + "initialized" in state_dict:
+            self._needs_kmeans = not bool(state_dict[prefix + "initialized"])
 
     def extra_repr(self) -> str:
         return (
-            f"num_codes={self.num_codes}, code_dim={self.code_dim}, beta={self.beta}, "
-            f"ema={self.ema}, decay={self.decay}, cosine={self.cosine}"
+            f"num_codes={self.num_codes}, code_dim={self.code_dim}, "
+            f"commitment_weight={self.commitment_weight}, ema={self.ema}, "
+            f"decay={self.decay}, cosine={self.cosine}"
         )
 
     # ----------------------------------------------------------------------------- lookup
     def codes(self) -> torch.Tensor:
-        """The codebook as used for lookup, ``[K, D]`` (l2-normalised when ``cosine``)."""
+        """The codebook as used for lookup, ``[K, D_c]`` (l2-normalised when ``cosine``)."""
         return F.normalize(self.codebook, dim=1) if self.cosine else self.codebook
 
     def get_codes(self, indices: torch.Tensor) -> torch.Tensor:
         """Codes for integer ``indices`` ``[B, *S]``: ``[B, D]`` for ``[B]``, else ``[B, D, *S]``.
 
-        The inverse of the lookup: ``get_codes(out.indices)`` equals ``out.quantized`` in value.
+        The inverse of the lookup: ``get_codes(out.indices)`` equals ``out.z_q`` in value (the
+        chosen codes, mapped back to ``code_dim`` when ``codebook_dim`` is smaller).
         """
-        check_tensor(indices, "indices")
-        if (
-            indices.dtype.is_floating_point
-            or indices.dtype.is_complex
-            or indices.dtype == torch.bool
-        ):
-            raise TypeError(
-                f"indices must be an integer tensor of code indices, got dtype {indices.dtype}"
-            )
-        if indices.dim() == 0:
-            raise ValueError("indices must have a batch dimension [B, ...], got a 0-dim tensor")
-        if value_checks_enabled() and indices.numel() > 0:
-            low, high = int(indices.min()), int(indices.max())
-            if low < 0 or high >= self.num_codes:
-                raise ValueError(
-                    f"indices must lie in [0, {self.num_codes - 1}] (num_codes = "
-                    f"{self.num_codes}), got values in [{low}, {high}]"
-                )
-        codes = F.embedding(indices.long(), self.codes())  # [B, *S, D]
+        indices = self.check_indices(indices)
+        codes = self.project_out(F.embedding(indices, self.codes()))  # [B, *S, D]
         return codes.movedim(-1, 1) if indices.dim() > 1 else codes
+
+    def codes_from_indices(self, indices: torch.Tensor) -> torch.Tensor:
+        """The protocol's name of :meth:`get_codes`."""
+        return self.get_codes(indices)
 
     def _check_input(self, z: torch.Tensor) -> None:
         check_tensor(z, "z")
@@ -264,6 +367,14 @@ class VectorQuantizer(nn.Module):
                 f"the encoder output {self.code_dim} features/channels or set "
                 f"code_dim={z.shape[1]}"
             )
+
+    check_input = _check_input
+
+    def _lookup_space(self, z: torch.Tensor) -> torch.Tensor:
+        """``z [B, D, *S]`` -> rows ``[N, D_c]`` as compared with the codes (projected,
+        normalised when ``cosine``)."""
+        flat = self.project_in(flatten_codes(z))  # [N, D_c]
+        return F.normalize(flat, dim=1) if self.cosine else flat
 
     def _nearest(self, flat: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row: ``flat [N, D]``, ``codes [K, D]`` -> ``[N]``."""
@@ -282,47 +393,96 @@ class VectorQuantizer(nn.Module):
         z : torch.Tensor
             ``[B, D]`` or channel-first ``[B, D, *S]``, floating point.
         update : bool, optional
-            Update the EMA codebook, the usage counters and reset dead codes. ``None`` (default)
-            means ``self.training``, as BatchNorm updates its running statistics. With
-            ``sync_statistics`` under ``torch.distributed``, every process must call it with
-            the same ``update`` (the update runs collectives).
+            Update the EMA codebook, the usage counters and reset dead codes (and run the
+            k-means initialisation once). ``None`` (default) means ``self.training``, as
+            BatchNorm updates its running statistics. With ``sync_statistics`` under
+            ``torch.distributed``, every process must call it with the same ``update`` (the
+            update runs collectives).
         """
         self._check_input(z)
-        update = self.training if update is None else bool(update)
+        update = self._updates(update)
+        flat = self._lookup_space(z)  # [N, D_c]
+        if update and self._needs_kmeans:
+            self._initialise_by_kmeans(flat.detach())
         if update and self._resets_dead_codes():
             self.reinit_dead_codes(z)
-        flat = flatten_codes(z)  # [N, D]
-        if self.cosine:
-            flat = F.normalize(flat, dim=1)
-        codes = self.codes()  # [K, D]
+        codes = self.codes()  # [K, D_c]
         with torch.no_grad():
             indices = self._nearest(flat.detach().to(codes.dtype), codes.detach())  # [N]
             counts = torch.zeros(self.num_codes, device=z.device, dtype=codes.dtype)
             counts.index_add_(0, indices, torch.ones_like(indices, dtype=codes.dtype))  # [K]
-        chosen = F.embedding(indices, codes).to(z.dtype)  # [N, D], grad to a learned codebook
+        chosen = F.embedding(indices, codes).to(z.dtype)  # [N, D_c], grad to a learned codebook
         if update:
             self._update_statistics(flat.detach(), indices, counts)
 
-        z_in = unflatten_codes(flat, z)  # [B, D, *S] (normalised when cosine)
-        code_values = unflatten_codes(chosen, z)  # [B, D, *S]
+        z_in = unflatten_codes(flat, z)  # [B, D_c, *S] (normalised when cosine)
+        code_values = unflatten_codes(chosen, z)  # [B, D_c, *S]
         codebook_loss = sum_per_example_mean((code_values - z_in.detach()).square())
         commitment_loss = sum_per_example_mean((z_in - code_values.detach()).square())
-        loss = self.beta * commitment_loss
+        loss = self.commitment_weight * commitment_loss
         if not self.ema:
             loss = loss + codebook_loss
-        quantized = z_in + (code_values - z_in).detach()  # straight-through
+        if self.rotation_trick:
+            quantized = unflatten_codes(rotate_to_codes(flat, chosen), z)
+        else:
+            quantized = z_in + (code_values - z_in).detach()  # straight-through
+        if self.codebook_dim != self.code_dim:
+            quantized = unflatten_codes(self.project_out(flatten_codes(quantized)), z)
         index_shape = (z.shape[0], *z.shape[2:])
+        perplexity = code_perplexity(counts).detach()
+        codes_used = (counts > 0).to(codes.dtype).mean().detach()
+        codebook_loss = codebook_loss if not self.ema else codebook_loss.detach()
+        diagnostics = {
+            "codebook_loss": codebook_loss.detach(),
+            "commitment_loss": commitment_loss.detach(),
+            "perplexity": perplexity,
+            "codes_used": codes_used,
+        }
+        if self.orthogonal_weight > 0:
+            orthogonal = orthogonal_penalty(self.codebook)
+            loss = loss + self.orthogonal_weight * orthogonal
+            diagnostics["orthogonal_loss"] = orthogonal.detach()
         return VectorQuantizerOutput(
-            quantized=quantized,
+            z_q=quantized,
             indices=indices.reshape(index_shape),
             loss=loss,
-            codebook_loss=codebook_loss if not self.ema else codebook_loss.detach(),
+            diagnostics=diagnostics,
+            codebook_loss=codebook_loss,
             commitment_loss=commitment_loss,
-            perplexity=code_perplexity(counts).detach(),
-            codes_used=(counts > 0).to(codes.dtype).mean().detach(),
+            perplexity=perplexity,
+            codes_used=codes_used,
         )
 
     # ------------------------------------------------------------------ state updates
+    @torch.no_grad()
+    def _initialise_by_kmeans(self, flat: torch.Tensor) -> None:
+        """Codebook <- Lloyd's k-means on ``flat [N, D_c]`` (rank 0's start under DDP)."""
+        flat = flat.to(self.codebook.dtype)
+        start = initial_centers(flat, self.num_codes)  # [K, D_c]
+        reduce = None
+        if self._sync_group_size() > 1:
+            start = self._from_rank_zero(start)
+            reduce = dist.all_reduce
+        centers, sizes = lloyd(flat, start, self.kmeans_iters, reduce)
+        if self.cosine:
+            centers = F.normalize(centers, dim=1)
+        self.codebook.copy_(centers)
+        if self.ema:
+            sizes = sizes.clamp_min(1.0)
+            self.ema_cluster_size.copy_(sizes)
+            self.ema_code_sum.copy_(centers * sizes.unsqueeze(1))
+        self.initialized.fill_(True)
+        self._needs_kmeans = False
+
+    @staticmethod
+    def _from_rank_zero(values: torch.Tensor) -> torch.Tensor:
+        # rank 0's values on every process; an all_reduce of zeros elsewhere instead of a
+        # broadcast, because torch.compile traces all_reduce (not broadcast) into graphs
+        keep = 1.0 if dist.get_rank() == 0 else 0.0
+        values = values * keep
+        dist.all_reduce(values)
+        return values
+
     @torch.no_grad()
     def _update_statistics(
         self, flat: torch.Tensor, indices: torch.Tensor, counts: torch.Tensor
@@ -392,18 +552,12 @@ class VectorQuantizer(nn.Module):
             0-dim ``int64``: how many codes were replaced.
         """
         self._check_input(z)
-        flat = flatten_codes(z.detach()).to(self.codebook.dtype)  # [N, D]
-        if self.cosine:
-            flat = F.normalize(flat, dim=1)
+        flat = self._lookup_space(z.detach()).to(self.codebook.dtype)  # [N, D_c]
         dead = self.dead_codes()  # [K]
         picks = torch.randint(flat.shape[0], (self.num_codes,), device=flat.device)
         candidates = flat[picks]  # [K, D]
         if self._sync_group_size() > 1:
-            # rank 0's candidates on every process; an all_reduce of zeros elsewhere instead of a
-            # broadcast, because torch.compile traces all_reduce (not broadcast) into graphs
-            keep = 1.0 if dist.get_rank() == 0 else 0.0
-            candidates = candidates * keep
-            dist.all_reduce(candidates)
+            candidates = self._from_rank_zero(candidates)
         column = dead.unsqueeze(1)
         self.codebook.copy_(torch.where(column, candidates, self.codebook))
         if self.ema:
