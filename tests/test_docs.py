@@ -31,6 +31,7 @@ PUBLIC_MODULES = [
     "pyautoencoder",
     "pyautoencoder.vanilla",
     "pyautoencoder.variational",
+    "pyautoencoder.objectives",
     "pyautoencoder.quantized",
     "pyautoencoder.loss",
     "pyautoencoder.distributions",

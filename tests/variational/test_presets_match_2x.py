@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from _preset_cases import CASES, run_case
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "preset_reference.json").read_text())

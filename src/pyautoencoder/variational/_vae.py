@@ -18,14 +18,28 @@ from ..distributions._kl import (
     analytic_kl_per_dim,
     has_closed_form_kl,
     monte_carlo_kl,
+    posterior_log_prob,
 )
 from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
 from ..distributions._priors import Prior, get_prior
 from ..loss._result import LossResult
 from ..loss._sampled import check_sampled_reconstruction, sampled_log_likelihood
+from ..objectives._base import Objective
+from ..objectives._elbo import ELBO, free_bits_kl
 from ..registry import register_model
 from . import stochastic_layers
 from ._outputs import VAEDecodeOutput, VAEEncodeOutput, VAEOutput
+
+
+class _ObjectiveSamples(int):
+    """The default ``S`` of :meth:`VAE.forward`: the objective's ``num_samples``."""
+
+    def __repr__(self) -> str:
+        return "<objective.num_samples>"
+
+
+#: Default of ``VAE.forward``'s ``S`` (an ``int`` equal to 1, identified by identity).
+OBJECTIVE_SAMPLES: int = _ObjectiveSamples(1)
 
 
 def check_posterior_params(
@@ -49,8 +63,10 @@ class VAE(BaseAutoencoder):
     ``z [B, S, D_z]``; the decoder maps ``z.reshape(B * S, D_z)`` to outputs reshaped to
     ``x_hat [B, S, ...]``.
 
-    Objective (beta-VAE bound, Higgins et al. 2017; beta = 1 is the ELBO of Kingma & Welling
-    2014, eq. 10), per input ``b``:
+    The objective is an object (:mod:`pyautoencoder.objectives`); ``compute_loss`` delegates
+    to it. The default, :class:`~pyautoencoder.objectives.ELBO`, is the beta-VAE bound
+    (Higgins et al. 2017; beta = 1 is the ELBO of Kingma & Welling 2014, eq. 10), per input
+    ``b``:
 
     .. math::
 
@@ -90,8 +106,13 @@ class VAE(BaseAutoencoder):
         they are registered with the model.
     free_bits : float, optional
         KL threshold per latent dimension in nats (see above); ``None`` (default) for none.
+        Shorthand for ``objective=ELBO(free_bits=...)``; not combined with ``objective``.
     kl_estimator : {"auto", "analytic", "monte_carlo"}
         ``"auto"``: closed form when registered for the prior, else Monte Carlo.
+    objective : Objective, optional
+        What ``compute_loss`` returns (default ``ELBO()``), e.g.
+        ``ImportanceWeightedBound(50)`` or ``ELBO() + DIPPenalty("ii", 10.0)``. Its
+        ``num_samples`` is how many samples ``forward(x)`` draws by default.
     """
 
     def __init__(
@@ -104,6 +125,7 @@ class VAE(BaseAutoencoder):
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         free_bits: float | None = None,
         kl_estimator: KLEstimator = "auto",
+        objective: Objective | None = None,
     ) -> None:
         super().__init__()
         check_module(encoder, "encoder")
@@ -116,7 +138,7 @@ class VAE(BaseAutoencoder):
         self.latent_prior = get_prior(prior, self.latent_dim)
         self.latent_prior.attach(self._posterior_params)
         self.likelihood = get_likelihood(likelihood)
-        self.free_bits = None if free_bits is None else float(check_weight(free_bits, "free_bits"))
+        self.objective = _resolve_objective(objective, free_bits)
         if kl_estimator not in ("auto", "analytic", "monte_carlo"):
             raise ValueError(
                 f"kl_estimator must be 'auto', 'analytic' or 'monte_carlo', got {kl_estimator!r}"
@@ -127,6 +149,15 @@ class VAE(BaseAutoencoder):
                 f"{type(self.latent_prior).__name__}; use 'auto' or 'monte_carlo'"
             )
         self.kl_estimator: KLEstimator = kl_estimator
+        # Resolved once: the training step branches on a bool, not on a string.
+        self._closed_form_kl = kl_estimator == "analytic" or (
+            kl_estimator == "auto" and has_closed_form_kl(self.latent_prior)
+        )
+
+    @property
+    def free_bits(self) -> float | None:
+        """The ELBO's free-bits threshold (nats per dimension), ``None`` if none or not an ELBO."""
+        return getattr(self.objective, "free_bits", None)
 
     @property
     def prior(self) -> D.Distribution:
@@ -162,18 +193,13 @@ class VAE(BaseAutoencoder):
 
     def kl_per_dim(self, output: VAEOutput) -> torch.Tensor:
         """``KL(q(z | x) || p(z))``: ``[B, D_z]`` in closed form, or ``[B, 1]`` (Monte Carlo)."""
-        if self.kl_estimator == "analytic" or (
-            self.kl_estimator == "auto" and has_closed_form_kl(self.latent_prior)
-        ):
+        if self._closed_form_kl:
             return analytic_kl_per_dim(output.mu, output.log_var, self.latent_prior)
         return monte_carlo_kl(output.mu, output.log_var, output.z, self.latent_prior).unsqueeze(1)
 
     def free_bits_kl(self, kl_per_dim: torch.Tensor) -> torch.Tensor | None:
         """The thresholded KL term ``sum_d max(lambda, mean_b KL_bd)`` (scalar), or ``None``."""
-        if self.free_bits is None:
-            return None
-        threshold = self.free_bits * (self.latent_dim if kl_per_dim.shape[1] == 1 else 1)
-        return kl_per_dim.mean(dim=0).clamp(min=threshold).sum()
+        return free_bits_kl(kl_per_dim, self.free_bits, self.latent_dim)
 
     def resolve_likelihood(
         self, likelihood: LikelihoodType | str | Likelihood | None
@@ -208,8 +234,16 @@ class VAE(BaseAutoencoder):
                 "z.unsqueeze(1)"
             )
 
-    def forward(self, x: torch.Tensor, S: int = 1, sample: bool = True) -> VAEOutput:
-        """Encode (``S`` samples, or the mean with ``sample=False``) and decode."""
+    def forward(
+        self, x: torch.Tensor, S: int = OBJECTIVE_SAMPLES, sample: bool = True
+    ) -> VAEOutput:
+        """Encode (``S`` samples, or the mean with ``sample=False``) and decode.
+
+        By default ``S`` is the objective's ``num_samples`` (1 for the ELBO, ``K`` for an
+        importance-weighted bound), and 1 with ``sample=False``.
+        """
+        if S is OBJECTIVE_SAMPLES:
+            S = self.objective.num_samples if sample else 1
         enc = self._encode(x, S=S, sample=sample)
         return VAEOutput(x_hat=self._decode(enc.z).x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var)
 
@@ -225,17 +259,42 @@ class VAE(BaseAutoencoder):
         beta: float | torch.Tensor = 1,
         likelihood: LikelihoodType | str | Likelihood | None = None,
     ) -> LossResult:
-        """Negative beta-ELBO averaged over the batch; see the class docstring.
+        """The model's objective (default: the negative beta-ELBO, batch mean).
 
-        ``likelihood=None`` uses the model's likelihood (``"gaussian"`` unless the constructor
-        got another one).
+        ``beta`` multiplies the objective's KL weight; ``likelihood=None`` uses the model's
+        likelihood (``"gaussian"`` unless the constructor got another one). See
+        :mod:`pyautoencoder.objectives` for the objectives and their diagnostics.
         """
-        log_lik, kl_per_dim = self._elbo_terms(x, output, likelihood)
-        beta = check_weight(beta, "beta")
-        # log_lik [B, S] goes in whole: its mean over B and S is mean_b of the per-input means.
-        return beta_elbo_result(
-            log_lik, kl_per_dim.sum(dim=-1), beta, self.free_bits_kl(kl_per_dim)
-        )
+        return self.objective(self, x, output, beta=beta, likelihood=likelihood)  # type: ignore[no-any-return]
+
+    def reconstruction_log_prob(
+        self,
+        x: torch.Tensor,
+        output: VAEOutput,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
+    ) -> torch.Tensor:
+        """Checked ``sum_features log p(x | z_s)`` for every sample, ``[B, S]``.
+
+        Checks the shapes of ``x_hat`` (C-VAE-7) and of ``mu, log_var`` and that the posterior
+        parameters are finite, then evaluates the likelihood (``None``: the model's).
+        """
+        spec = self.likelihood if likelihood is None else likelihood
+        check_sampled_reconstruction(x, output.x_hat, spec)  # before an unknown name is reported
+        check_posterior_params(output.mu, output.log_var, x.shape[0], self.latent_dim)
+        check_all_finite(mu=output.mu, log_var=output.log_var)
+        model = self.resolve_likelihood(likelihood)
+        return sampled_log_likelihood(x, output.x_hat, model)  # [B, S]
+
+    def posterior_log_prob(self, output: VAEOutput, detach_params: bool = False) -> torch.Tensor:
+        """``log q(z_s | x)`` at ``output.z``, summed over ``D_z``: ``[B, S]``.
+
+        ``detach_params=True`` stops the gradient through ``mu`` and ``log_var`` (not through
+        ``z``): the DReG estimator (Tucker et al. 2019).
+        """
+        mu, log_var = output.mu, output.log_var
+        if detach_params:
+            mu, log_var = mu.detach(), log_var.detach()
+        return posterior_log_prob(output.z, mu, log_var)
 
     def _elbo_terms(
         self,
@@ -243,55 +302,29 @@ class VAE(BaseAutoencoder):
         output: VAEOutput,
         likelihood: LikelihoodType | str | Likelihood | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Checked ``(log-likelihood [B, S], KL per dim)``: the terms every bound is made of.
-
-        Returns the per-sample reconstruction term ``sum_features log p(x | z_s)`` ``[B, S]``
-        and :meth:`kl_per_dim`.
-        """
-        spec = self.likelihood if likelihood is None else likelihood
-        check_sampled_reconstruction(x, output.x_hat, spec)  # before an unknown name is reported
-        check_posterior_params(output.mu, output.log_var, x.shape[0], self.latent_dim)
-        check_all_finite(mu=output.mu, log_var=output.log_var)
-        model = self.resolve_likelihood(likelihood)
-        log_lik = sampled_log_likelihood(x, output.x_hat, model)  # [B, S]
-        return log_lik, self.kl_per_dim(output)
+        """Checked ``(log-likelihood [B, S], KL per dim)``: the terms every bound is made of."""
+        return self.reconstruction_log_prob(x, output, likelihood), self.kl_per_dim(output)
 
 
-def beta_elbo_result(
-    log_lik: torch.Tensor,
-    kl: torch.Tensor,
-    beta: float | torch.Tensor,
-    kl_objective: torch.Tensor | None = None,
-) -> LossResult:
-    """Assemble the beta-ELBO objective and diagnostics from per-input terms.
-
-    ``log_lik`` is ``[B]`` or ``[B, S]`` (one term per sample; averaged over ``B`` and ``S``)
-    and ``kl`` is ``[B]``. The bound ``mean_b (log_lik_b - beta KL_b)`` is computed as
-    ``mean(log_lik) - beta mean(KL)`` (equal by linearity, fewer and smaller tensor ops in the
-    step). ``kl_objective`` (a scalar, e.g. the free-bits KL) replaces ``mean_b KL_b`` in the
-    objective only; the diagnostics keep the true KL and then add ``kl_free_bits``.
-    """
-    mean_log_lik = log_lik.mean()  # []
-    mean_kl = kl.mean()  # []
-    # beta = 1 (a Python number) multiplies nothing: one op less in the training step.
-    unit_beta = isinstance(beta, float) and beta == 1.0
-    weighted_kl = mean_kl if unit_beta else beta * mean_kl
-    if kl_objective is None:
-        objective = weighted_kl - mean_log_lik
-    else:
-        objective = beta * kl_objective - mean_log_lik
-    # The diagnostics come from the detached means: ``a - b`` is exactly ``-(b - a)`` in IEEE
-    # arithmetic, so the bound equals ``-objective`` (without free bits) bit for bit.
-    mean_log_lik, mean_kl = mean_log_lik.detach(), mean_kl.detach()
-    unweighted = mean_log_lik - mean_kl
-    # With beta = 1 a tensor of its own (equal to `unweighted`, not an alias of it).
-    bound = mean_log_lik - (mean_kl if unit_beta else weighted_kl.detach())
-    diagnostics = {
-        "elbo": bound,
-        "log_likelihood": mean_log_lik,
-        "kl_divergence": mean_kl,
-        "elbo_unweighted": unweighted,
-    }
-    if kl_objective is not None:
-        diagnostics["kl_free_bits"] = kl_objective.detach()
-    return LossResult(objective=objective, diagnostics=diagnostics)
+def _resolve_objective(objective: Objective | None, free_bits: float | None) -> Objective:
+    """The model's objective: ``objective``, or ``ELBO(free_bits=free_bits)`` when ``None``."""
+    if objective is None:
+        if free_bits is not None:
+            free_bits = float(check_weight(free_bits, "free_bits"))
+        return ELBO(free_bits=free_bits)
+    if not isinstance(objective, Objective):
+        raise TypeError(
+            "objective must be a pyautoencoder.objectives.Objective (e.g. ELBO(), "
+            f"ImportanceWeightedBound(5)), got {type(objective).__name__}"
+        )
+    if free_bits is not None:
+        raise ValueError(
+            "free_bits is a setting of the ELBO: pass objective=ELBO(free_bits=...) instead of "
+            "free_bits together with an objective"
+        )
+    if objective.is_penalty:
+        raise ValueError(
+            f"{type(objective).__name__} is a penalty and trains no reconstruction on its own; "
+            "add it to a bound, e.g. objective=ELBO() + " + type(objective).__name__ + "(...)"
+        )
+    return objective

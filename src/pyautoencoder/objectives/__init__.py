@@ -1,0 +1,22 @@
+"""Training objectives as objects, separate from the models (Pyro's ``Trace_ELBO`` style).
+
+``VAE(encoder, decoder, latent_dim, objective=ImportanceWeightedBound(50))`` trains the same
+networks on another bound; ``ELBO() + DIPPenalty("ii", 10.0)`` adds a penalty. Every
+objective is ``objective(model, x, output, *, beta=1, likelihood=None) -> LossResult`` and
+reads only the terms of :class:`VariationalModel` from the model. See
+``docs/objectives.md`` for how to write one.
+"""
+
+from ._base import OBJECTIVES, Objective, SumObjective, VariationalModel, register_objective
+from ._elbo import ELBO
+from ._importance import ImportanceWeightedBound
+
+__all__ = [
+    "ELBO",
+    "OBJECTIVES",
+    "ImportanceWeightedBound",
+    "Objective",
+    "SumObjective",
+    "VariationalModel",
+    "register_objective",
+]
