@@ -10,7 +10,10 @@ encoder must output:
 
 * ``"features"``: flat features ``[B, F]``; the model maps them to its latent itself
   (VAE family, whose sampling layer is lazy);
-* ``"code"``: the latent code itself, ``[B, latent_dim]`` (deterministic and quantized models).
+* ``"code"``: the latent code itself, ``[B, latent_dim]`` (deterministic and quantized models);
+* ``"dictionary"``: no encoder or decoder network; the model owns its linear maps and is built
+  from the input size, ``cls(input_dim=prod(input_shape), <latent_arg>=latent_dim, ...)``
+  (the sparse autoencoders of :mod:`pyautoencoder.dictionary`).
 
 ``latent_arg`` names the constructor argument that receives the latent size (``"latent_dim"``
 by default, ``None`` if the constructor takes none, e.g. ``AE(encoder, decoder)``), and
@@ -30,9 +33,10 @@ from typing import Literal, TypeVar
 
 from torch import nn
 
-LatentKind = Literal["features", "code"]
+LatentKind = Literal["features", "code", "dictionary"]
 """What a model's encoder must output: ``"features"`` (flat features the model maps to its
-latent) or ``"code"`` (the latent code itself); see the module docstring."""
+latent), ``"code"`` (the latent code itself) or ``"dictionary"`` (the model has no encoder
+network: it is built from the input size); see the module docstring."""
 
 __all__ = ["LatentKind", "ModelEntry", "get_model_entry", "list_models", "register_model"]
 
@@ -67,8 +71,8 @@ def register_model(
 ) -> Callable[[_T], _T]:
     """Class decorator that makes a model available by ``name`` (lower-case, underscores)."""
     key = _normalise(name)
-    if latent not in ("features", "code"):
-        raise ValueError(f"latent must be 'features' or 'code', got {latent!r}")
+    if latent not in ("features", "code", "dictionary"):
+        raise ValueError(f"latent must be 'features', 'code' or 'dictionary', got {latent!r}")
 
     def decorator(cls: _T) -> _T:
         if key in _MODELS and _MODELS[key].cls is not cls:
@@ -108,7 +112,7 @@ def _import_all_families() -> None:
     """Import every model family so that their registrations have run."""
     import importlib
 
-    for family in ("vanilla", "variational", "quantized"):
+    for family in ("vanilla", "variational", "quantized", "dictionary"):
         try:
             importlib.import_module(f"pyautoencoder.{family}")
         except ModuleNotFoundError as error:  # a family not written yet

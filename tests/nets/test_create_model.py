@@ -12,8 +12,10 @@ from pyautoencoder.nets import ConvEncoder, MLPEncoder, create_model
 from pyautoencoder.registry import get_model_entry, list_models
 from pyautoencoder.variational import VAE
 
+NETWORK_MODELS = [name for name in list_models() if get_model_entry(name).latent != "dictionary"]
 
-@pytest.mark.parametrize("name", list_models())
+
+@pytest.mark.parametrize("name", NETWORK_MODELS)
 def test_encoder_output_follows_the_registry_latent_kind(name: str) -> None:
     entry = get_model_entry(name)
     model = create_model(name, (1, 8, 8), 3, hidden=(16, 12))
@@ -27,6 +29,16 @@ def test_encoder_output_follows_the_registry_latent_kind(name: str) -> None:
     assert encoder.out_features == expected
     if entry.latent_arg is not None:
         assert getattr(model, entry.latent_arg) == 3
+
+
+@pytest.mark.parametrize("name", ["topk_sae", "batch_topk_sae", "jumprelu_sae", "gated_sae"])
+def test_dictionary_models_are_built_from_the_input_size_without_networks(name: str) -> None:
+    options = {"k": 2} if "topk" in name else {}
+    model = create_model(name, (1, 8, 8), 3, hidden=(16, 12), **options)
+    assert get_model_entry(name).latent == "dictionary"
+    assert model.input_dim == 64 and model.num_latents == 3
+    assert not hasattr(model, "encoder")
+    assert model.pretrained_config["model"]["latent_dim"] == 3
 
 
 def test_conv_model_round_trips_image_shapes() -> None:

@@ -97,6 +97,10 @@ def create_mlp_model(
     """
     entry = get_model_entry(name)
     features = math.prod(input_shape)
+    if entry.latent == "dictionary":  # sparse autoencoders own their linear maps
+        if entry.latent_arg is not None:
+            model_kwargs = {**model_kwargs, entry.latent_arg: latent_dim}
+        return entry.cls(input_dim=features, **model_kwargs)
     condition = int(model_kwargs.get("condition_dim", 0) or 0)
     widths = list(hidden)
     encoder_sizes = [features + condition, *widths]

@@ -13,6 +13,7 @@ from torch import nn
 
 from .._validation import check_module
 from ..loss._result import LossResult
+from ..training._hooks import after_optimizer_step_hook
 from ..training._step import check_keywords
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -129,6 +130,7 @@ class AutoencoderModule(L.LightningModule):
         check_keywords(compute_loss, self.loss_kwargs, f"{model_name}.compute_loss")
         check_keywords(model.forward, self.forward_kwargs, f"{model_name}.forward")
         self.model = model
+        self._after_optimizer_step = after_optimizer_step_hook(model)
         self.optimizer_factory: OptimizerFactory = optimizer or _adam
         self.lr_scheduler_factory = lr_scheduler
         self.batch_fn = batch_fn
@@ -217,6 +219,12 @@ class AutoencoderModule(L.LightningModule):
                 f"({shown}); call model.build(x) on a batch before training, or pass "
                 "AutoencoderModule(model, example_input=x)"
             )
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's step, then the model's ``after_optimizer_step`` hook if it has one."""
+        super().optimizer_step(*args, **kwargs)
+        if self._after_optimizer_step is not None:
+            self._after_optimizer_step()
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.model.parameters())

@@ -42,7 +42,10 @@ def create_model(
     * ``latent="features"`` (VAE family): the encoder ends with its last hidden layer after the
       activation, ``[B, hidden[-1]]``; the model's own sampling layer maps it to the latent;
     * ``latent="code"`` (deterministic and quantized models): the encoder ends with a linear
-      layer to ``[B, latent_dim]``.
+      layer to ``[B, latent_dim]``;
+    * ``latent="dictionary"`` (sparse autoencoders): no networks are built (``net``,
+      ``hidden``, ``channels`` and ``activation`` are unused); the model is
+      ``cls(input_dim=prod(input_shape), ...)``.
 
     The decoder maps ``[N, latent_dim]`` back to ``[N, *input_shape]`` with no output
     activation (Gaussian means or Bernoulli logits). ``latent_dim`` is passed to the class
@@ -94,9 +97,6 @@ def create_model(
     )
     conv_channels = check_sizes(channels, "channels", allow_empty=False)
     make_activation(activation)
-    encoder, decoder = _networks(
-        entry, shape, latent_dim, net, widths, conv_channels, activation, model_kwargs
-    )
     kwargs = dict(model_kwargs)
     if entry.latent_arg is not None:
         if entry.latent_arg in kwargs:
@@ -104,7 +104,13 @@ def create_model(
                 f"pass the latent size as latent_dim, not as {entry.latent_arg}= in model_kwargs"
             )
         kwargs[entry.latent_arg] = latent_dim
-    model = entry.cls(encoder, decoder, **kwargs)
+    if entry.latent == "dictionary":  # no networks: the model owns its linear maps
+        model = entry.cls(input_dim=num_features(shape), **kwargs)
+    else:
+        encoder, decoder = _networks(
+            entry, shape, latent_dim, net, widths, conv_channels, activation, model_kwargs
+        )
+        model = entry.cls(encoder, decoder, **kwargs)
     build = getattr(model, "build", None)
     if callable(build):
         build(torch.zeros(2, *shape))

@@ -18,11 +18,13 @@ from ._checkpoint import (
 )
 from ._config import FitResult, NonFiniteLossError, TrainerConfig
 from ._fit import fit
+from ._hooks import AfterOptimizerStep
 from ._logging import read_metrics
 from ._schedules import BetaSchedule, ConstantBeta, CyclicalBeta, LinearWarmup
 from ._trainer import Trainer
 
 __all__ = [
+    "AfterOptimizerStep",
     "BetaSchedule",
     "CheckpointError",
     "ConstantBeta",

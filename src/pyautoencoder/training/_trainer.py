@@ -23,6 +23,7 @@ from ._checkpoint import (
     save_checkpoint,
 )
 from ._config import FitResult, NonFiniteLossError, TrainerConfig
+from ._hooks import after_optimizer_step_hook
 from ._logging import MetricsLog, Progress, RunningMeans, read_metrics, to_floats
 from ._monitor import EarlyStopping, NonFiniteGuard, validation_metrics
 from ._optim import FusedAdamStep, make_optimizer, make_scheduler
@@ -167,6 +168,7 @@ class Trainer:
             extra=cfg.optimizer_kwargs,
         )
         self._optimizer = self.fabric.setup_optimizers(optimizer)
+        self._after_optimizer_step = after_optimizer_step_hook(model)
         self._fast_optimizer = FusedAdamStep(optimizer) if self._plain else None
         self._total_steps = self._count_total_steps()
         self._scheduler = make_scheduler(
@@ -367,6 +369,8 @@ class Trainer:
             fast.step()
         else:
             self._optimizer.step()
+        if self._after_optimizer_step is not None:
+            self._after_optimizer_step()
         if self._scheduler is not None:
             self._scheduler.step()
         self._guard.record(loss)
