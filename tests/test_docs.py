@@ -33,6 +33,7 @@ PUBLIC_MODULES = [
     "pyautoencoder.variational",
     "pyautoencoder.objectives",
     "pyautoencoder.quantized",
+    "pyautoencoder.dictionary",
     "pyautoencoder.loss",
     "pyautoencoder.distributions",
     "pyautoencoder.nets",

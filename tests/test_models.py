@@ -37,11 +37,20 @@ HIDDEN = (16,)
 BATCH = 6
 
 
+#: Test-side constructor arguments for models whose defaults do not fit the tiny size
+#: (a TopK SAE's default ``k = 32`` exceeds ``D_z = 3`` latents). Merged over a class's
+#: ``_example_config``.
+TINY_CONFIGS: dict[str, dict[str, Any]] = {
+    "topk_sae": {"k": 2, "dead_after": 12},
+    "batch_topk_sae": {"k": 2, "dead_after": 12},
+}
+
+
 def build(name: str, seed: int = 0) -> nn.Module:
     """The tiny model ``name`` with parameters drawn from ``seed``."""
     cls = get_model_entry(name).cls
     torch.manual_seed(seed)
-    config = dict(getattr(cls, "_example_config", {}))
+    config = {**getattr(cls, "_example_config", {}), **TINY_CONFIGS.get(name, {})}
     return create_model(name, INPUT_SHAPE, LATENT_DIM, hidden=HIDDEN, **config)
 
 
