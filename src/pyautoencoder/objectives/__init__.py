@@ -10,9 +10,11 @@ reads only the terms of :class:`VariationalModel` from the model. See
 from ._base import OBJECTIVES, Objective, SumObjective, VariationalModel, register_objective
 from ._elbo import ELBO
 from ._importance import ImportanceWeightedBound
+from ._miwae import MIWAE
 
 __all__ = [
     "ELBO",
+    "MIWAE",
     "OBJECTIVES",
     "ImportanceWeightedBound",
     "Objective",
