@@ -8,13 +8,17 @@ reads only the terms of :class:`VariationalModel` from the model. See
 """
 
 from ._base import OBJECTIVES, Objective, SumObjective, VariationalModel, register_objective
+from ._ciwae import CIWAE
 from ._elbo import ELBO
 from ._importance import ImportanceWeightedBound
 from ._miwae import MIWAE
+from ._piwae import PIWAE
 
 __all__ = [
+    "CIWAE",
     "ELBO",
     "MIWAE",
+    "PIWAE",
     "OBJECTIVES",
     "ImportanceWeightedBound",
     "Objective",
