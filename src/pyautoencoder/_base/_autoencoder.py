@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -33,6 +33,24 @@ class BaseAutoencoder(nn.Module, ABC):
     :meth:`build` materialises lazy layers (``nn.LazyLinear`` ...) with one forward pass in eval
     mode. ``load_state_dict`` works on an unbuilt model too: PyTorch's lazy-module load hook
     materialises lazy parameters from the loaded tensors.
+
+    :attr:`capabilities` declares what else a model offers, so that tools (the report, the
+    command line) ask the model instead of guessing from its type or its methods.
+    """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    """What the model offers beyond the three methods and the loss (a subclass declares it):
+
+    * ``"code"``: ``encode(x).z`` is a deterministic code ``[B, D]`` and ``decode(z)`` maps codes
+      back (the deterministic family);
+    * ``"posterior"``: ``posterior(x)`` is ``q(z | x)`` (batch ``[B]``, event ``[D_z]``) and
+      ``decode(z)`` takes ``z [N, S, D_z]`` (the VAE family);
+    * ``"prior_sampling"``: ``sample(num_samples)`` decodes draws from a prior or a fitted code
+      density;
+    * ``"conditional"``: ``forward``, ``posterior``, ``reconstruct``, ``decode`` and ``sample``
+      also take a condition ``y`` (integer labels in ``[0, condition_dim)``), and the model has
+      a ``condition_dim`` attribute;
+    * ``"codebook"``: discrete codes, ``encode(x).indices`` in ``[0, num_codes)``.
     """
 
     @abstractmethod

@@ -18,7 +18,7 @@ from ._builtin import has_package
 from ._data import DataSplit, data_source, load_data
 from ._defaults import TRAIN_DEFAULTS
 from ._errors import CLIError
-from ._evaluate import held_out_metrics
+from ._evaluate import held_out_metrics, metric_notes, metric_rows
 from ._options import parse_set
 from ._progress import EpochLines
 from ._runs import RunSpec, build_model, check_model_name, load_run, split_options
@@ -224,7 +224,7 @@ def train_run(
         return 130
     metrics = _evaluate_and_store(model, spec, data, run_dir, num_samples=args.num_samples)
     if not args.no_report:
-        report = _write_report(model, spec, data, run_dir, metrics)
+        report = _write_report(model, spec, data, run_dir, metrics, num_samples=args.num_samples)
         _say(f"report: {report}")
     return 0
 
@@ -242,43 +242,45 @@ def _evaluate_and_store(
     tensors = _model_inputs(spec, data.test_x, data.test_y)
     metrics = held_out_metrics(model, tensors, loss_kwargs, num_samples=num_samples)
     atomic_write_json(run_dir / "evaluation.json", {"num_examples": len(data.test_x), **metrics})
-    labels = {
-        "loss": "held-out loss",
-        "elbo": "held-out ELBO (nats)",
-        "log_likelihood": f"held-out log p(x), IWAE bound K={num_samples} (nats)",
-        "reconstruction_error": "reconstruction error (nats)",
-    }
-    for key, value in metrics.items():
-        _say(f"{labels.get(key, key)}: {value:.3f}")
+    for label, value in metric_rows(metrics, num_samples=num_samples):
+        _say(f"{label}: {value:.3f}")
     return metrics
 
 
 def _write_report(
-    model: nn.Module, spec: RunSpec, data: DataSplit, run_dir: Path, metrics: dict[str, float]
+    model: nn.Module,
+    spec: RunSpec,
+    data: DataSplit,
+    run_dir: Path,
+    metrics: dict[str, float],
+    *,
+    num_samples: int,
 ) -> Path:
     from ..report import curves_figure, model_figures, write_report
 
     metrics_file = run_dir / "metrics.jsonl"
     events = read_metrics(metrics_file) if metrics_file.is_file() else []
-    figures = [curves_figure(events)]
-    if spec.condition_dim is None:
-        figures += model_figures(model, data.test_x, data.test_y)
+    figures = [curves_figure(events), *model_figures(model, data.test_x, data.test_y)]
     steps = max((int(e.get("step", 0)) for e in events), default=0)
+    options = "".join(f", {key}={value}" for key, value in spec.options.items())
     summary: dict[str, Any] = {
-        "model": f"{spec.model} (latent_dim={spec.latent_dim}, net={spec.net} {spec.hidden})",
+        "model": f"{spec.model} (latent_dim={spec.latent_dim}, net={spec.net} {spec.hidden}"
+        f"{options})",
         "data": f"{spec.data}: {len(data.train_x)} train / {len(data.test_x)} held-out",
         "likelihood": spec.likelihood,
         "optimizer steps": steps,
     }
-    names = {
-        "elbo": "held-out ELBO",
-        "log_likelihood": "held-out log p(x) (IWAE bound)",
-        "loss": "held-out loss",
-        "reconstruction_error": "reconstruction error",
-    }
-    for key, value in metrics.items():
-        summary[names.get(key, key)] = f"{value:.3f} nats"
-    return write_report(run_dir, figures, summary, title=f"{spec.model} on {spec.data}").path
+    rows = metric_rows(metrics, num_samples=num_samples)
+    for label, value in rows:
+        unit = " nats" if label.endswith(" (nats)") else ""
+        summary[label.removesuffix(" (nats)")] = f"{value:.3f}{unit}"
+    return write_report(
+        run_dir,
+        figures,
+        summary,
+        title=f"{spec.model} on {spec.data}",
+        notes=metric_notes(metrics, rows),
+    ).path
 
 
 # ---------------------------------------------------------------------- handlers
@@ -353,5 +355,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir, spec, model, _ = load_run(args.run)
     data = load_data(spec.data, spec.data_source)
     metrics = _evaluate_and_store(model, spec, data, run_dir, num_samples=args.num_samples)
-    _say(f"report: {_write_report(model, spec, data, run_dir, metrics)}")
+    report = _write_report(model, spec, data, run_dir, metrics, num_samples=args.num_samples)
+    _say(f"report: {report}")
     return 0

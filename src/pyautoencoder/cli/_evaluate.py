@@ -75,3 +75,63 @@ def held_out_metrics(
             model, x, likelihood=likelihood
         ).mean
     return metrics
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-4 * max(1.0, abs(a), abs(b))
+
+
+def metric_rows(metrics: dict[str, float], *, num_samples: int) -> list[tuple[str, float]]:
+    """``(label, value)`` of each held-out number, one row per number.
+
+    The training objective (``loss``) gets its own row only where it is not the negative ELBO
+    (a VAE with ``beta = 1``) or the reconstruction error (a plain autoencoder): one number is
+    never shown under two names.
+    """
+    rows: list[tuple[str, float]] = []
+    if "elbo" in metrics:
+        rows.append(("held-out ELBO (nats)", metrics["elbo"]))
+    if "log_likelihood" in metrics:
+        label = f"held-out log p(x), IWAE bound K={num_samples} (nats)"
+        rows.append((label, metrics["log_likelihood"]))
+    if "reconstruction_error" in metrics:
+        rows.append(("reconstruction error (nats)", metrics["reconstruction_error"]))
+    loss = metrics.get("loss")
+    if loss is not None:
+        duplicates = ("elbo" in metrics and _same(loss, -metrics["elbo"])) or (
+            "reconstruction_error" in metrics and _same(loss, metrics["reconstruction_error"])
+        )
+        if not duplicates:
+            rows.insert(0, ("held-out training objective", loss))
+    return rows
+
+
+def metric_notes(metrics: dict[str, float], rows: list[tuple[str, float]]) -> list[str]:
+    """Sentences that say what the numbers of :func:`metric_rows` measure."""
+    notes = []
+    if "elbo" in metrics:
+        notes.append(
+            "The ELBO is E_q[log p(x | z)] - KL(q(z | x) || p(z)), a lower bound on log p(x) "
+            "estimated with one draw of z per example; -ELBO is the training loss of a VAE with "
+            "beta = 1. The IWAE bound with K draws lies between the ELBO and log p(x)."
+        )
+    if "reconstruction_error" in metrics and "elbo" in metrics:
+        notes.append(
+            "The reconstruction error is -log p(x | x_hat) per example under the run's "
+            "likelihood, with x_hat decoded once from the posterior mean. It has no KL term and "
+            "no sampling, so it is not -ELBO (it can be smaller or larger) and not a bound on "
+            "log p(x): it measures only how well inputs are reproduced."
+        )
+    elif "reconstruction_error" in metrics:
+        notes.append(
+            "The reconstruction error is -log p(x | x_hat) per example under the run's "
+            "likelihood, with x_hat decoded from the model's code; this model has no ELBO."
+        )
+    if rows and rows[0][0] == "held-out training objective":
+        notes.append(
+            "The training objective is the loss the optimizer minimised, evaluated on the "
+            "held-out data; where a model weights or adds terms (beta, penalties, a K-sample "
+            "bound, the VQ loss) they are in it, so in general it is neither -ELBO nor the "
+            "reconstruction error."
+        )
+    return notes

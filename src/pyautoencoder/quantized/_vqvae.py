@@ -3,6 +3,7 @@ r"""VQ-VAE: an autoencoder with a discrete, vector-quantised latent (van den Oor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -125,6 +126,8 @@ class VQVAE(BaseAutoencoder):
     likelihood : str, LikelihoodType or Likelihood
         Used when ``compute_loss`` gets none (default ``"gaussian"``).
     """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"codebook"})
 
     def __init__(
         self,

@@ -25,34 +25,88 @@ def _png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _tile(images: torch.Tensor, rows: int, cols: int, pad: int = 1) -> torch.Tensor:
-    """``[N, C, H, W]`` in ``[0, 1]`` -> one ``[rows*(H+pad), cols*(W+pad), C]`` mosaic."""
+_MIN_SIDE = 48  # screen pixels for the longer side of one example image
+_PAD = 2  # white pixels between images of a mosaic
+
+
+def _scale(height: int, width: int) -> int:
+    """Integer nearest-neighbour factor that shows an ``H x W`` image at >= 48 screen pixels."""
+    return max(1, -(-_MIN_SIDE // max(height, width)))
+
+
+def _tile(images: torch.Tensor, rows: int, cols: int) -> tuple[torch.Tensor, int, int]:
+    """``[N, C, H, W]`` in ``[0, 1]`` -> a ``[rows * cell_h + pad, cols * cell_w + pad, C]``
+    mosaic of the images upsampled by nearest neighbour (each pixel a ``k x k`` block, so an
+    8x8 digit stays sharp), and the cell height and width in mosaic pixels."""
     count, channels, height, width = images.shape
-    canvas = torch.ones(rows * (height + pad) + pad, cols * (width + pad) + pad, channels)
+    factor = _scale(height, width)
+    big = images.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+    cell_h, cell_w = height * factor + _PAD, width * factor + _PAD
+    canvas = torch.ones(rows * cell_h + _PAD, cols * cell_w + _PAD, channels)
     for index in range(min(count, rows * cols)):
         row, col = divmod(index, cols)
-        top, left = pad + row * (height + pad), pad + col * (width + pad)
-        canvas[top : top + height, left : left + width] = images[index].permute(1, 2, 0)
-    return canvas
+        top, left = _PAD + row * cell_h, _PAD + col * cell_w
+        canvas[top : top + height * factor, left : left + width * factor] = big[index].permute(
+            1, 2, 0
+        )
+    return canvas, cell_h, cell_w
 
 
-def _show(axes: Any, mosaic: torch.Tensor) -> None:
+def _mosaic_figure(
+    mosaic: torch.Tensor, *, left: int = 10, bottom: int = 10, top: int = 10
+) -> tuple[Any, Any]:
+    """A figure that shows ``mosaic`` at one screen pixel per mosaic pixel, with margins (in
+    pixels) for labels and a title."""
+    height, width = mosaic.shape[0], mosaic.shape[1]
+    right = 10
+    total_w, total_h = width + left + right, height + bottom + top
+    figure = _figure(total_w / _DPI, total_h / _DPI)
+    axes = figure.add_axes((left / total_w, bottom / total_h, width / total_w, height / total_h))
     image = mosaic.squeeze(-1) if mosaic.shape[-1] == 1 else mosaic
-    axes.imshow(image.numpy(), cmap="gray" if image.dim() == 2 else None, vmin=0, vmax=1)
+    axes.imshow(
+        image.numpy(),
+        cmap="gray" if image.dim() == 2 else None,
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+    )
     axes.set_xticks([])
     axes.set_yticks([])
+    return figure, axes
+
+
+def _centres(count: int, cell: int) -> list[float]:
+    return [_PAD + cell * index + (cell - _PAD) / 2 - 0.5 for index in range(count)]
+
+
+_Y_UNITS = "nats per example"
+_NATS_KEYS = {"loss", "elbo", "log_likelihood", "kl_divergence", "lr"}
+
+
+def _panels(events: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """``(key, title, y label)`` of each curve panel the logged events have."""
+    logged = {key for event in events for key in event} - {"event", "step", "epoch"}
+    if "vq_loss" in logged:
+        objective_units = "nats + VQ loss (squared distance)"
+    elif "elbo" in logged or logged <= _NATS_KEYS:
+        objective_units = _Y_UNITS
+    else:
+        objective_units = "nats + weighted penalties"
+    panels = [
+        ("loss", "training objective (minimised)", objective_units),
+        ("log_likelihood", "reconstruction term log p(x | z)", _Y_UNITS),
+        ("kl_divergence", "KL(q(z | x) || p(z))", _Y_UNITS),
+        ("perplexity", "codebook perplexity", "codes (exp of the code entropy)"),
+    ]
+    return [panel for panel in panels if panel[0] in logged] or [("loss", "loss", "")]
 
 
 def curves_png(events: Sequence[dict[str, Any]]) -> bytes:
-    """Training and validation curves: loss, reconstruction term, KL (what is logged)."""
-    panels = [
-        ("loss", "loss (objective)"),
-        ("log_likelihood", "reconstruction log-likelihood"),
-        ("kl_divergence", "KL(q(z|x) || p(z))"),
-    ]
-    panels = [p for p in panels if any(p[0] in e for e in events)] or [("loss", "loss")]
+    """Training and validation curves of what is logged: objective, reconstruction term, KL
+    (nats per example), and the codebook perplexity of quantised models."""
+    panels = _panels(events)
     figure = _figure(4.2 * len(panels), 3.4)
-    for index, (key, title) in enumerate(panels):
+    for index, (key, title, units) in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), index + 1)
         for event, style in (("train", "-"), ("val", "o-")):
             points = [
@@ -64,7 +118,8 @@ def curves_png(events: Sequence[dict[str, Any]]) -> bytes:
                 steps, values = zip(*points)
                 axes.plot(steps, values, style, label=event, markersize=3)
         axes.set_title(title, fontsize=10)
-        axes.set_xlabel("step")
+        axes.set_xlabel("optimizer step")
+        axes.set_ylabel(units, fontsize=9)
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
     figure.tight_layout()
@@ -74,38 +129,76 @@ def curves_png(events: Sequence[dict[str, Any]]) -> bytes:
 def reconstructions_png(inputs: torch.Tensor, outputs: torch.Tensor) -> bytes:
     """Inputs (top row) above their reconstructions (bottom row), ``[N, C, H, W]`` each."""
     count = inputs.shape[0]
-    figure = _figure(max(0.6 * count, 3.0), 1.6)
-    axes = figure.add_subplot(1, 1, 1)
-    _show(axes, _tile(torch.cat([inputs, outputs]), rows=2, cols=count))
-    axes.set_ylabel("input / recon.", fontsize=8)
-    figure.tight_layout()
+    mosaic, cell_h, _ = _tile(torch.cat([inputs, outputs]), rows=2, cols=count)
+    figure, axes = _mosaic_figure(mosaic, left=60)
+    axes.set_yticks(_centres(2, cell_h))
+    axes.set_yticklabels(["input", "recon."], fontsize=8)
     return _png(figure)
 
 
 def grid_png(images: torch.Tensor, cols: int = 8, title: str = "") -> bytes:
     """A grid of ``[N, C, H, W]`` images."""
     rows = -(-images.shape[0] // cols)
-    figure = _figure(0.55 * cols + 0.4, 0.55 * rows + 0.5)
-    axes = figure.add_subplot(1, 1, 1)
-    _show(axes, _tile(images, rows=rows, cols=cols))
+    mosaic, _, _ = _tile(images, rows=rows, cols=cols)
+    figure, axes = _mosaic_figure(mosaic, top=30 if title else 10)
     if title:
         axes.set_title(title, fontsize=10)
-    figure.tight_layout()
+    return _png(figure)
+
+
+def labelled_grid_png(
+    images: torch.Tensor,
+    rows: int,
+    cols: int,
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str] = (),
+    row_title: str = "",
+) -> bytes:
+    """A ``rows x cols`` grid of ``[rows * cols, C, H, W]`` images with row (and column) labels."""
+    mosaic, cell_h, cell_w = _tile(images, rows=rows, cols=cols)
+    figure, axes = _mosaic_figure(mosaic, left=70, bottom=40 if col_labels else 10)
+    axes.set_yticks(_centres(rows, cell_h))
+    axes.set_yticklabels(list(row_labels), fontsize=8)
+    if row_title:
+        axes.set_ylabel(row_title, fontsize=9)
+    if col_labels:
+        axes.set_xticks(_centres(cols, cell_w))
+        axes.set_xticklabels(list(col_labels), fontsize=7)
     return _png(figure)
 
 
 def traversals_png(images: torch.Tensor, values: Sequence[float], dims: Sequence[int]) -> bytes:
     """Rows: latent dimensions; columns: the value given to that dimension."""
-    rows, cols = len(dims), len(values)
-    figure = _figure(0.55 * cols + 0.9, 0.55 * rows + 0.7)
+    return labelled_grid_png(
+        images,
+        len(dims),
+        len(values),
+        row_labels=[f"z{d}" for d in dims],
+        col_labels=[f"{v:+.1f}" for v in values],
+    )
+
+
+def usage_png(counts: torch.Tensor) -> bytes:
+    """Share of the code picks per codebook entry, most used first (``counts [K]``).
+
+    The unused entries are not drawn (the title counts them), so that a few used codes of a
+    large codebook stay visible.
+    """
+    total = max(int(counts.sum()), 1)
+    probabilities = counts.double() / total
+    used = int((counts > 0).sum())
+    shares = (100 * probabilities).sort(descending=True).values[: max(used, 1)]
+    nonzero = probabilities[probabilities > 0]
+    perplexity = float((-(nonzero * nonzero.log()).sum()).exp())
+    figure = _figure(6.4, 3.2)
     axes = figure.add_subplot(1, 1, 1)
-    _show(axes, _tile(images, rows=rows, cols=cols))
-    height = images.shape[-2] + 1
-    axes.set_yticks([1 + height * (r + 0.5) for r in range(rows)])
-    axes.set_yticklabels([f"z{d}" for d in dims], fontsize=7)
-    width = images.shape[-1] + 1
-    axes.set_xticks([1 + width * (c + 0.5) for c in range(cols)])
-    axes.set_xticklabels([f"{v:+.1f}" for v in values], fontsize=6)
+    axes.bar(range(len(shares)), shares.numpy(), width=0.9 if len(shares) < 64 else 1.0)
+    axes.set_xlim(-0.5, max(len(shares), 10) - 0.5)
+    axes.set_xlabel(f"used codebook entries, most used first ({len(counts) - used} unused)")
+    axes.set_ylabel("share of code picks (%)")
+    axes.set_title(f"{used} of {len(counts)} codes used, perplexity {perplexity:.1f}", fontsize=10)
+    axes.grid(alpha=0.3, axis="y")
     figure.tight_layout()
     return _png(figure)
 

@@ -1,8 +1,10 @@
 """What a report shows of a model: reconstructions, prior samples, latent means, decoded codes.
 
-Each helper works for every model family that has the needed part (a posterior for latent
-means, ``sample`` for prior samples) and raises :class:`ViewNotAvailableError` otherwise, so
-that the report can say why a figure is missing instead of failing.
+Each helper asks the model what it offers (its declared ``capabilities``, see
+:attr:`pyautoencoder._base.BaseAutoencoder.capabilities`) and raises
+:class:`ViewNotAvailableError` with a one-sentence reason otherwise, so that the report can say
+why a figure is missing instead of failing. A conditional model gets its condition ``y``
+(integer labels) as the last argument.
 """
 
 from __future__ import annotations
@@ -15,6 +17,22 @@ from torch import nn
 
 class ViewNotAvailableError(Exception):
     """The model has no such view (e.g. no prior to sample from)."""
+
+
+def capabilities(model: nn.Module) -> frozenset[str]:
+    """The capabilities ``model`` declares (an empty set for models that declare none)."""
+    return frozenset(getattr(type(model), "capabilities", frozenset()))
+
+
+def _condition(model: nn.Module, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """``(y,)`` for a conditional model, ``()`` otherwise; a missing ``y`` is a reason."""
+    if "conditional" not in capabilities(model):
+        return ()
+    if y is None:
+        raise ViewNotAvailableError(
+            f"{type(model).__name__} is conditional and the data came without labels"
+        )
+    return (y,)
 
 
 def image_shape(example_shape: tuple[int, ...]) -> tuple[int, int, int] | None:
@@ -58,46 +76,75 @@ def _single_sample(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """``[B, ...]`` reconstructions: at the posterior mean when the model has one."""
+    condition = _condition(model, y)
     method = getattr(model, "reconstruct", None)
     if callable(method):
-        return method(x)
-    return _single_sample(model(x).x_hat, x)
+        return method(x, *condition)
+    return _single_sample(model(x, *condition).x_hat, x)
 
 
 @torch.no_grad()
 def sample_prior(model: nn.Module, num_samples: int) -> torch.Tensor:
     """Decoder outputs for ``num_samples`` draws from the prior, ``[N, ...]``."""
-    method = getattr(model, "sample", None)
-    if not callable(method):
+    if "prior_sampling" not in capabilities(model):
         raise ViewNotAvailableError(f"{type(model).__name__} has no prior to sample from")
-    return method(num_samples)
+    try:
+        return model.sample(num_samples)  # type: ignore[operator]
+    except RuntimeError as error:  # e.g. an RAE whose code density was never fitted
+        raise ViewNotAvailableError(" ".join(str(error).split())) from error
 
 
 @torch.no_grad()
-def latent_means(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def class_samples(model: nn.Module, per_class: int) -> torch.Tensor:
+    """``[C * per_class, ...]``: ``per_class`` prior draws decoded under each label ``0..C-1``."""
+    if not {"conditional", "prior_sampling"} <= capabilities(model):
+        raise ViewNotAvailableError(f"{type(model).__name__} is not a conditional generator")
+    labels = torch.arange(int(model.condition_dim))  # type: ignore[arg-type]
+    drawn = model.sample(per_class, labels)  # type: ignore[operator]  # [C, per_class, ...]
+    return drawn.reshape(-1, *drawn.shape[2:])
+
+
+@torch.no_grad()
+def latent_means(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """``[B, D]``: the posterior mean ``E_q[z | x]``, or the code of a deterministic model."""
-    posterior = getattr(model, "posterior", None)
-    if callable(posterior):
-        return posterior(x).mean
-    encode = getattr(model, "encode", None)
-    if not callable(encode):
-        raise ViewNotAvailableError(f"{type(model).__name__} has no encoder interface")
-    return encode(x).z.reshape(x.shape[0], -1)
+    declared = capabilities(model)
+    condition = _condition(model, y)
+    if "posterior" in declared:
+        return model.posterior(x, *condition).mean  # type: ignore[operator]
+    if "code" in declared:
+        return model.encode(x, *condition).z.reshape(x.shape[0], -1)  # type: ignore[operator]
+    raise ViewNotAvailableError(f"{type(model).__name__} has no continuous latent code")
 
 
 @torch.no_grad()
-def decode_codes(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def decode_codes(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Decode ``z [N, D]``: models with a posterior take ``[N, 1, D]`` (a sample dimension)."""
-    if callable(getattr(model, "posterior", None)):
-        return model.decode(z.unsqueeze(1)).x_hat[:, 0]  # type: ignore[operator]
-    if getattr(model, "quantizer", None) is not None:
-        raise ViewNotAvailableError("traversals of a quantized code are not meaningful")
-    decode = getattr(model, "decode", None)
-    if not callable(decode):
-        raise ViewNotAvailableError(f"{type(model).__name__} has no decoder interface")
-    return decode(z).x_hat
+    declared = capabilities(model)
+    condition = _condition(model, y)
+    if "posterior" in declared:
+        return model.decode(z.unsqueeze(1), *condition).x_hat[:, 0]  # type: ignore[operator]
+    if "code" in declared:
+        return model.decode(z, *condition).x_hat  # type: ignore[operator]
+    raise ViewNotAvailableError(f"{type(model).__name__} has no continuous latent code")
+
+
+@torch.no_grad()
+def code_usage(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """``[K]`` counts: how often each of the ``K = num_codes`` codes is chosen over ``x``.
+
+    Every position of the code grid counts once (a ``[B, *S]`` index tensor adds ``B * prod(S)``
+    picks). The model must declare ``"codebook"``: ``encode(x).indices`` and ``num_codes``.
+    """
+    if "codebook" not in capabilities(model):
+        raise ViewNotAvailableError(f"{type(model).__name__} has no codebook")
+    num_codes = int(model.num_codes)  # type: ignore[arg-type]
+    counts = torch.zeros(num_codes, dtype=torch.long)
+    for batch in x.split(batch_size):
+        indices = model.encode(batch).indices  # type: ignore[operator]
+        counts += torch.bincount(indices.reshape(-1).cpu(), minlength=num_codes)
+    return counts
 
 
 def pca_2d(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -36,6 +38,8 @@ class AE(BaseAutoencoder):
     -----------
     ``log_likelihood``: minus the objective (batch mean, nats).
     """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"code"})
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module) -> None:
         super().__init__()

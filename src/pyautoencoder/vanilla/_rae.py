@@ -3,7 +3,7 @@ r"""Regularised autoencoder with an ex-post density estimator (Ghosh et al. 2020
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import distributions as D
@@ -82,6 +82,9 @@ class RAE(LikelihoodAE):
     density_means: torch.Tensor
     density_scale_tril: torch.Tensor
     density_fitted: torch.Tensor
+
+    # sample() draws from the code density fitted by fit_density after training
+    capabilities: ClassVar[frozenset[str]] = frozenset({"code", "prior_sampling"})
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +87,10 @@ class CVAE(VAE):
     prior, likelihood, free_bits, kl_estimator
         As for :class:`VAE` (a VampPrior is not supported: its pseudo-inputs have no ``y``).
     """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"posterior", "prior_sampling", "conditional"}
+    )
 
     def __init__(
         self,

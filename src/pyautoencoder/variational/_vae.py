@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import distributions as D
 from torch import nn
@@ -114,6 +116,8 @@ class VAE(BaseAutoencoder):
         ``ImportanceWeightedBound(50)`` or ``ELBO() + DIPPenalty("ii", 10.0)``. Its
         ``num_samples`` is how many samples ``forward(x)`` draws by default.
     """
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"posterior", "prior_sampling"})
 
     def __init__(
         self,
