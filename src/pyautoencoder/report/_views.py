@@ -134,17 +134,24 @@ def decode_codes(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = Non
 def code_usage(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """``[K]`` counts: how often each of the ``K = num_codes`` codes is chosen over ``x``.
 
-    Every position of the code grid counts once (a ``[B, *S]`` index tensor adds ``B * prod(S)``
-    picks). The model must declare ``"codebook"``: ``encode(x).indices`` and ``num_codes``.
+    Every position of the code grid counts once, in every codebook of a multi-codebook
+    quantizer (``-1``, a stage dropped by quantize dropout, is not counted). The model must
+    declare ``"codebook"``: ``encode(x).indices`` and ``num_codes``; its quantizer's
+    ``count_codes`` does the counting where it has one.
     """
     if "codebook" not in capabilities(model):
         raise ViewNotAvailableError(f"{type(model).__name__} has no codebook")
     num_codes = int(model.num_codes)  # type: ignore[arg-type]
-    counts = torch.zeros(num_codes, dtype=torch.long)
+    count_codes = getattr(getattr(model, "quantizer", None), "count_codes", None)
+    counts = torch.zeros(num_codes, dtype=torch.float64)
     for batch in x.split(batch_size):
         indices = model.encode(batch).indices  # type: ignore[operator]
-        counts += torch.bincount(indices.reshape(-1).cpu(), minlength=num_codes)
-    return counts
+        if callable(count_codes):
+            counts += count_codes(indices).sum(dim=0).double().cpu()  # [Q, K] -> [K]
+        else:
+            valid = indices.reshape(-1)
+            counts += torch.bincount(valid[valid >= 0].cpu(), minlength=num_codes).double()
+    return counts.round().long()
 
 
 def pca_2d(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
