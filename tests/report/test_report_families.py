@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from pathlib import Path
 
@@ -29,8 +30,11 @@ def _data(count: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
 def _model(name: str, **kwargs: object) -> torch.nn.Module:
     torch.manual_seed(0)
     extra: dict[str, object] = {}
-    if name != "ae":  # AE(encoder, decoder) takes no likelihood
+    parameters = inspect.signature(get_model_entry(name).cls).parameters
+    if "likelihood" in parameters:
         extra["likelihood"] = "bernoulli"
+    if "k" in parameters:  # top-k sparse autoencoders: k <= the latent size 2
+        extra["k"] = 1
     if name == "cvae":
         extra["condition_dim"] = 3
     if name == "vqvae":

@@ -114,6 +114,8 @@ def model_options(name: str) -> list[ModelOption]:
         note = ""
         if parameter.name == entry.latent_arg:
             note = "set by --latent-dim"
+        elif parameter.name == "input_dim" and entry.latent == "dictionary":
+            note = "set from the data"
         elif parameter.name in _FLAGS:
             note = f"set by {_FLAGS[parameter.name]}"
         elif parameter.name == entry.dataset_size_arg:
