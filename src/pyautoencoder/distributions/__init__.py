@@ -6,16 +6,31 @@
 * Priors ``p(z)``: :class:`Prior` modules returning ``torch.distributions`` objects
   (``"standard_normal"``, ``"diagonal_gaussian"``, ``"mixture_of_gaussians"``, ``"vamp"``);
   add your own with :func:`register_prior`.
-* ``KL(q(z | x) || p(z))``: closed forms registered with :func:`register_kl`, Monte Carlo
-  otherwise (:func:`posterior_kl`).
+* Posteriors ``q(z | x)``: :class:`Posterior` modules (``"diagonal"``, ``"full"``, and the
+  flows ``"planar:K"``, ``"radial:K"``, ``"iaf:K"``); add your own with
+  :func:`register_posterior`.
+* ``KL(q(z | x) || p(z))``: closed forms registered per (posterior, prior) pair with
+  :func:`register_kl`, Monte Carlo otherwise (:func:`posterior_kl_per_dim`).
 """
 
+from ._flows import (
+    FlowDistribution,
+    FlowPosterior,
+    FlowStep,
+    IAFStep,
+    InverseAutoregressiveFlow,
+    PlanarFlow,
+    PlanarStep,
+    RadialFlow,
+    RadialStep,
+)
 from ._kl import (
     analytic_kl_per_dim,
     diagonal_gaussian_log_density,
     has_closed_form_kl,
     monte_carlo_kl,
     posterior_kl,
+    posterior_kl_per_dim,
     posterior_log_prob,
     register_kl,
 )
@@ -35,6 +50,15 @@ from ._likelihoods import (
     LaplaceLikelihood,
     continuous_bernoulli_log_normalizer,
 )
+from ._posteriors import (
+    DiagonalGaussianPosterior,
+    FullCovarianceGaussianPosterior,
+    Posterior,
+    PosteriorSample,
+    available_posteriors,
+    get_posterior,
+    register_posterior,
+)
 from ._priors import (
     DiagonalGaussianPrior,
     MixtureOfGaussiansPrior,
@@ -48,6 +72,23 @@ from ._priors import (
 
 __all__ = [
     "BernoulliLikelihood",
+    "DiagonalGaussianPosterior",
+    "FlowDistribution",
+    "FlowPosterior",
+    "FlowStep",
+    "FullCovarianceGaussianPosterior",
+    "IAFStep",
+    "InverseAutoregressiveFlow",
+    "PlanarFlow",
+    "PlanarStep",
+    "Posterior",
+    "PosteriorSample",
+    "RadialFlow",
+    "RadialStep",
+    "available_posteriors",
+    "get_posterior",
+    "posterior_kl_per_dim",
+    "register_posterior",
     "CategoricalLikelihood",
     "ContinuousBernoulliLikelihood",
     "DiagonalGaussianPrior",

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..distributions._posteriors import Posterior
 from ..registry import ModelEntry, get_model_entry
 from ._common import check_shape, check_size, check_sizes, make_activation, num_features
 from ._conv import ConvDecoder, ConvEncoder
@@ -194,6 +195,8 @@ def _json_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """``model_kwargs`` as JSON values (enums by value, tuples as lists), or ``None``."""
 
     def convert(value: Any) -> Any:
+        if isinstance(value, Posterior):  # posteriors write their own config
+            return value.config()
         if isinstance(value, enum.Enum):
             return convert(value.value)
         if isinstance(value, (tuple, list)):

@@ -10,7 +10,14 @@ from ._cvae import CVAE, ConcatConditioning, Conditioning
 from ._dip_vae import DIPVAE
 from ._info_vae import WAE, InfoVAE
 from ._iwae import IWAE
-from ._outputs import AdaGVAEOutput, VAEDecodeOutput, VAEEncodeOutput, VAEOutput
+from ._outputs import (
+    AdaGVAEOutput,
+    PosteriorEncodeOutput,
+    PosteriorOutput,
+    VAEDecodeOutput,
+    VAEEncodeOutput,
+    VAEOutput,
+)
 from ._vae import VAE
 
 __all__ = [
@@ -21,6 +28,8 @@ __all__ = [
     "WAE",
     "AdaGVAE",
     "AdaGVAEOutput",
+    "PosteriorEncodeOutput",
+    "PosteriorOutput",
     "BetaTCVAE",
     "ConcatConditioning",
     "Conditioning",

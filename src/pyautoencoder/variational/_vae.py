@@ -15,14 +15,9 @@ from .._validation import (
     check_positive_int,
     check_weight,
 )
-from ..distributions._kl import (
-    KLEstimator,
-    analytic_kl_per_dim,
-    has_closed_form_kl,
-    monte_carlo_kl,
-    posterior_log_prob,
-)
+from ..distributions._kl import KLEstimator, has_closed_form_kl, posterior_kl_per_dim
 from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+from ..distributions._posteriors import Posterior, get_posterior
 from ..distributions._priors import Prior, get_prior
 from ..loss._result import LossResult
 from ..loss._sampled import check_sampled_reconstruction, sampled_log_likelihood
@@ -30,7 +25,13 @@ from ..objectives._base import Objective
 from ..objectives._elbo import ELBO, free_bits_kl
 from ..registry import register_model
 from . import stochastic_layers
-from ._outputs import VAEDecodeOutput, VAEEncodeOutput, VAEOutput
+from ._outputs import (
+    PosteriorEncodeOutput,
+    PosteriorOutput,
+    VAEDecodeOutput,
+    VAEEncodeOutput,
+    VAEOutput,
+)
 
 
 class _ObjectiveSamples(int):
@@ -110,7 +111,14 @@ class VAE(BaseAutoencoder):
         KL threshold per latent dimension in nats (see above); ``None`` (default) for none.
         Shorthand for ``objective=ELBO(free_bits=...)``; not combined with ``objective``.
     kl_estimator : {"auto", "analytic", "monte_carlo"}
-        ``"auto"``: closed form when registered for the prior, else Monte Carlo.
+        ``"auto"``: closed form when registered for the (posterior, prior) pair, else Monte
+        Carlo.
+    posterior : str or Posterior, optional
+        ``q(z | x)``: ``None`` or ``"diagonal"`` (the 2.x diagonal Gaussian), ``"full"``
+        (full covariance), a flow ``"planar:K"``, ``"radial:K"``, ``"iaf:K"``, or a
+        :class:`~pyautoencoder.distributions.Posterior` such as
+        ``InverseAutoregressiveFlow(num_flows=4)``. Held as ``latent_posterior``; it starts from
+        the sampling layer's ``mu, log_var`` (the diagonal posterior adds no parameters).
     objective : Objective, optional
         What ``compute_loss`` returns (default ``ELBO()``), e.g.
         ``ImportanceWeightedBound(50)`` or ``ELBO() + DIPPenalty("ii", 10.0)``. Its
@@ -130,6 +138,7 @@ class VAE(BaseAutoencoder):
         free_bits: float | None = None,
         kl_estimator: KLEstimator = "auto",
         objective: Objective | None = None,
+        posterior: str | Posterior | None = None,
     ) -> None:
         super().__init__()
         check_module(encoder, "encoder")
@@ -138,6 +147,7 @@ class VAE(BaseAutoencoder):
         self.decoder = decoder
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.sampling_layer = stochastic_layers.FullyFactorizedGaussian(self.latent_dim)
+        self.latent_posterior = get_posterior(posterior, self.latent_dim)
         # The default prior and likelihoods hold no state: state_dicts stay those of 2.x.
         self.latent_prior = get_prior(prior, self.latent_dim)
         self.latent_prior.attach(self._posterior_params)
@@ -147,16 +157,15 @@ class VAE(BaseAutoencoder):
             raise ValueError(
                 f"kl_estimator must be 'auto', 'analytic' or 'monte_carlo', got {kl_estimator!r}"
             )
-        if kl_estimator == "analytic" and not has_closed_form_kl(self.latent_prior):
+        if kl_estimator == "analytic" and not has_closed_form_kl(
+            self.latent_prior, self.latent_posterior
+        ):
             raise ValueError(
                 f"kl_estimator='analytic' needs a closed-form KL, and none is registered for "
-                f"{type(self.latent_prior).__name__}; use 'auto' or 'monte_carlo'"
+                f"({type(self.latent_posterior).__name__}, {type(self.latent_prior).__name__}); "
+                "use 'auto' or 'monte_carlo'"
             )
         self.kl_estimator: KLEstimator = kl_estimator
-        # Resolved once: the training step branches on a bool, not on a string.
-        self._closed_form_kl = kl_estimator == "analytic" or (
-            kl_estimator == "auto" and has_closed_form_kl(self.latent_prior)
-        )
 
     @property
     def free_bits(self) -> float | None:
@@ -177,8 +186,9 @@ class VAE(BaseAutoencoder):
 
         Runs with the active grad mode (use it inside ``torch.no_grad()`` for inference).
         """
-        mu, log_var = self._posterior_params(x)
-        return D.Independent(D.Normal(mu, torch.exp(0.5 * log_var)), 1)
+        features = self.encoder(x)
+        mu, log_var = self.sampling_layer.get_params(features)
+        return self.latent_posterior.distribution(features, mu, log_var)
 
     def sample(self, num_samples: int) -> torch.Tensor:
         """Decoder outputs ``[num_samples, ...]`` for ``z ~ p(z)`` (no grad).
@@ -196,10 +206,22 @@ class VAE(BaseAutoencoder):
             return self._decode(self._encode(x, sample=False).z).x_hat.squeeze(1)
 
     def kl_per_dim(self, output: VAEOutput) -> torch.Tensor:
-        """``KL(q(z | x) || p(z))``: ``[B, D_z]`` in closed form, or ``[B, 1]`` (Monte Carlo)."""
-        if self._closed_form_kl:
-            return analytic_kl_per_dim(output.mu, output.log_var, self.latent_prior)
-        return monte_carlo_kl(output.mu, output.log_var, output.z, self.latent_prior).unsqueeze(1)
+        """``KL(q(z | x) || p(z))``: ``[B, D_z]`` per dimension, or ``[B, 1]``.
+
+        The closed form registered for the (posterior, prior) pair, or the Monte Carlo
+        estimate at ``output.z`` (:func:`~pyautoencoder.distributions.posterior_kl_per_dim`).
+        """
+        return posterior_kl_per_dim(
+            self.latent_posterior, self.latent_prior, output, self.kl_estimator
+        )
+
+    def posterior_log_prob(self, output: VAEOutput, detach_params: bool = False) -> torch.Tensor:
+        """``log q(z_s | x)`` ``[B, S]`` at ``output.z``, with a flow's log-determinants.
+
+        ``detach_params=True`` stops gradients through the posterior's parameters only (DReG);
+        flows raise ``ValueError`` (their density is known only at their own samples).
+        """
+        return self.latent_posterior.log_prob(output, detach_params)
 
     def free_bits_kl(self, kl_per_dim: torch.Tensor) -> torch.Tensor | None:
         """The thresholded KL term ``sum_d max(lambda, mean_b KL_bd)`` (scalar), or ``None``."""
@@ -217,10 +239,14 @@ class VAE(BaseAutoencoder):
 
     def _encode(self, x: torch.Tensor, S: int = 1, sample: bool = True) -> VAEEncodeOutput:
         """``VAEEncodeOutput(z [B, S, D_z], mu [B, D_z], log_var [B, D_z])``."""
-        stochastic_layers._check_sample_args(S, sample)  # before the encoder runs
+        num_samples = stochastic_layers._check_sample_args(S, sample)  # before the encoder runs
         self.latent_prior.prepare(x)
-        z, mu, log_var = self.sampling_layer(self.encoder(x), S=S, sample=sample)
-        return VAEEncodeOutput(z=z, mu=mu, log_var=log_var)
+        features = self.encoder(x)
+        mu, log_var = self.sampling_layer.get_params(features)
+        draw = self.latent_posterior.rsample(features, mu, log_var, num_samples, sample)
+        if draw.log_q is None:  # the diagonal Gaussian: the 2.x output
+            return VAEEncodeOutput(draw.z, mu, log_var)
+        return PosteriorEncodeOutput(draw.z, mu, log_var, draw.log_q, draw.scale_tril)
 
     def _decode(self, z: torch.Tensor) -> VAEDecodeOutput:
         """Decode ``z [B, S, D_z]`` in one decoder call into ``x_hat [B, S, ...]``."""
@@ -249,7 +275,10 @@ class VAE(BaseAutoencoder):
         if S is OBJECTIVE_SAMPLES:
             S = self.objective.num_samples if sample else 1
         enc = self._encode(x, S=S, sample=sample)
-        return VAEOutput(x_hat=self._decode(enc.z).x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var)
+        x_hat = self._decode(enc.z).x_hat
+        if isinstance(enc, PosteriorEncodeOutput):
+            return PosteriorOutput(x_hat, enc.z, enc.mu, enc.log_var, enc.log_q, enc.scale_tril)
+        return VAEOutput(x_hat=x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var)
 
     def encode(self, x: torch.Tensor, S: int = 1, sample: bool = False) -> VAEEncodeOutput:
         """Posterior mean by default (``z = mu.unsqueeze(1)``); ``sample=True`` draws ``S``."""
@@ -288,17 +317,6 @@ class VAE(BaseAutoencoder):
         check_all_finite(mu=output.mu, log_var=output.log_var)
         model = self.resolve_likelihood(likelihood)
         return sampled_log_likelihood(x, output.x_hat, model)  # [B, S]
-
-    def posterior_log_prob(self, output: VAEOutput, detach_params: bool = False) -> torch.Tensor:
-        """``log q(z_s | x)`` at ``output.z``, summed over ``D_z``: ``[B, S]``.
-
-        ``detach_params=True`` stops the gradient through ``mu`` and ``log_var`` (not through
-        ``z``): the DReG estimator (Tucker et al. 2019).
-        """
-        mu, log_var = output.mu, output.log_var
-        if detach_params:
-            mu, log_var = mu.detach(), log_var.detach()
-        return posterior_log_prob(output.z, mu, log_var)
 
     def _elbo_terms(
         self,
