@@ -4,6 +4,11 @@ Likelihood-based estimators (torch only) take a model with a posterior (the VAE 
 :func:`log_likelihood_estimate`, :func:`elbo`, :func:`reconstruction_error`,
 :func:`active_units`, :func:`kl_per_dimension`.
 
+Sparse-code metrics (:func:`sparse_code_metrics`, :func:`l0_norm`,
+:func:`fraction_of_variance_unexplained`, :func:`feature_density`,
+:func:`feature_density_histogram`, :func:`mean_max_cosine_similarity`) take a sparse
+autoencoder's codes, or the model and data (torch only).
+
 Disentanglement metrics take a representation (a function ``x -> codes`` or a model with a
 posterior) and a ground-truth data source (:class:`GroundTruthData`), or precomputed codes
 and factors (the ``*_from_*`` functions). They need numpy and scikit-learn
@@ -42,11 +47,22 @@ from ._modularity import (
 )
 from ._results import ActiveUnits, ELBOEstimate, LogLikelihoodEstimate, PerExampleEstimate
 from ._sap import SAPResult, sap_from_codes, sap_score
+from ._sparse_codes import (
+    DensityHistogram,
+    SparseCodeMetrics,
+    feature_density,
+    feature_density_histogram,
+    fraction_of_variance_unexplained,
+    l0_norm,
+    mean_max_cosine_similarity,
+    sparse_code_metrics,
+)
 
 __all__ = [
     "ActiveUnits",
     "BetaVAEScoreResult",
     "DCIResult",
+    "DensityHistogram",
     "ELBOEstimate",
     "FactorVAEScoreResult",
     "GroundTruthData",
@@ -56,6 +72,7 @@ __all__ = [
     "PerExampleEstimate",
     "RepresentationFunction",
     "SAPResult",
+    "SparseCodeMetrics",
     "active_units",
     "beta_vae_examples",
     "beta_vae_score",
@@ -69,8 +86,13 @@ __all__ = [
     "factor_vae_score",
     "factor_vae_score_from_votes",
     "factor_vae_votes",
+    "feature_density",
+    "feature_density_histogram",
+    "fraction_of_variance_unexplained",
     "kl_per_dimension",
+    "l0_norm",
     "log_likelihood_estimate",
+    "mean_max_cosine_similarity",
     "mig",
     "mig_from_codes",
     "modularity_explicitness",
@@ -82,4 +104,5 @@ __all__ = [
     "sample_codes_and_factors",
     "sap_from_codes",
     "sap_score",
+    "sparse_code_metrics",
 ]

@@ -78,7 +78,24 @@ def make_batch_source(
     *,
     train: bool,
 ) -> BatchSource:
-    """The fast in-memory source for tensors, a ``DataLoader`` source otherwise."""
+    """The fast in-memory source for tensors, a ``DataLoader`` source otherwise.
+
+    Data that streams itself (:class:`pyautoencoder.data.ArrayShards`) declares a
+    ``batch_source(batch_size, *, shuffle, seed, drop_last, rank, world_size, device)`` method
+    returning a :class:`BatchSource`; it is used as is.
+    """
+    batch_source = getattr(data, "batch_source", None)
+    if callable(batch_source) and not isinstance(data, torch.Tensor):
+        source: BatchSource = batch_source(
+            config.batch_size,
+            shuffle=config.shuffle and train,
+            seed=config.seed,
+            drop_last=config.drop_last and train,
+            rank=fabric.global_rank,
+            world_size=fabric.world_size,
+            device=fabric.device,
+        )
+        return source
     tensors = in_memory_tensors(data)
     if tensors is not None:
         return InMemoryBatches(
