@@ -161,3 +161,42 @@ def test_a_set_mistake_in_a_process_is_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Did you mean 'free_bits'" in done.stderr
+
+
+def test_quantizer_option_builds_the_quantizer_and_reports_usage(
+    tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert _train("vqvae", tiny_data, tmp_path, "--quantizer", "fsq:5,3,3") == 0
+    out = capsys.readouterr().out
+    assert "held-out codes used" in out and "held-out dead codes" in out
+    _, spec, model, _ = load_run(tmp_path / "run")
+    assert spec.options["quantizer"] == "fsq:5,3,3"
+    assert type(model.quantizer).__name__ == "FSQ" and model.num_codes == 45
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert 0 < evaluation["usage_codes_used"] <= 1 and evaluation["usage_perplexity"] >= 1
+    # the trainer logs the same epoch-level usage with its validation events
+    events = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    last_val = [e for e in events if e["event"] == "val"][-1]
+    for key in ("usage_codes_used", "usage_perplexity", "usage_entropy", "usage_dead_codes"):
+        assert last_val[key] == pytest.approx(evaluation[key]), key
+
+
+@pytest.mark.parametrize(
+    ("model", "spec", "fragment"),
+    [
+        ("vae", "fsq:8,5", "--quantizer applies to quantized models such as vqvae, not 'vae'"),
+        ("vqvae", "fsq:8,1", "--quantizer: levels must be"),
+        ("vqvae", "rvqq:3", "Did you mean 'rvq'"),
+        ("vqvae", "gvq:3", "groups must be >= 1 and divide the code size 2"),
+    ],
+)
+def test_bad_quantizer_specs_are_one_line_errors(
+    tiny_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    model: str,
+    spec: str,
+    fragment: str,
+) -> None:
+    assert _train(model, tiny_data, tmp_path, "--quantizer", spec) == 2
+    _one_line_error(capsys, fragment)

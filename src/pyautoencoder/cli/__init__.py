@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--data", help="digits | mnist:<dir> | shapes | <file.npy|.pt>")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    train.add_argument(
+        "--quantizer",
+        metavar="SPEC",
+        default=None,
+        help="quantizer of a quantized model (--model vqvae): vq[:K] | fsq:8,5,5,5 | lfq:10 | "
+        "bsq:10 | rvq:8 | gvq:4 | gumbel[:K] (default: vq, 512 codes)",
+    )
     _add_training_options(train, demo=False)
     train.set_defaults(handler=cmd_train)
 

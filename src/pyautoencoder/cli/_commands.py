@@ -69,11 +69,34 @@ def _new_run_dir(out: str, name: str | None, prefix: str) -> Path:
     return run_dir
 
 
+def check_quantizer_spec(spec: str, model: str, latent_dim: int | None) -> str:
+    """``--quantizer SPEC``: a spec of :func:`pyautoencoder.quantized.quantizer_from_spec` for a
+    model that takes a quantizer, checked by building it (one-line error otherwise)."""
+    import inspect
+
+    from ..quantized import quantizer_from_spec
+    from ..registry import get_model_entry
+
+    cls = get_model_entry(model).cls
+    if "quantizer" not in inspect.signature(cls).parameters:
+        raise CLIError(f"--quantizer applies to quantized models such as vqvae, not {model!r}")
+    try:
+        quantizer_from_spec(spec, 8 if latent_dim is None else latent_dim)
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"--quantizer: {' '.join(str(error).split())}") from error
+    return spec
+
+
 def _model_options(args: argparse.Namespace, model: str, data: DataSplit) -> dict[str, Any]:
     """``--set`` options, plus the training-set size where the model declares it needs it."""
     from ..registry import get_model_entry
 
     options: dict[str, Any] = parse_set(args.set or [], model)
+    quantizer = getattr(args, "quantizer", None)
+    if quantizer is not None:
+        if "quantizer" in options:
+            raise CLIError("give the quantizer once: --quantizer SPEC or --set quantizer=SPEC")
+        options["quantizer"] = check_quantizer_spec(quantizer, model, args.latent_dim)
     size_arg = get_model_entry(model).dataset_size_arg
     if size_arg is not None and size_arg not in options:
         options[size_arg] = len(data.train_x)
@@ -123,7 +146,10 @@ def _check_resume_args(args: argparse.Namespace, spec: RunSpec) -> None:
                 f"--resume: the run was trained with --{option.replace('_', '-')} "
                 f"{getattr(spec, option)}, got {given}; drop the option or start a new run"
             )
-    for key, value in parse_set(args.set or [], spec.model).items():
+    given_options: dict[str, Any] = dict(parse_set(args.set or [], spec.model))
+    if getattr(args, "quantizer", None) is not None:
+        given_options["quantizer"] = args.quantizer
+    for key, value in given_options.items():
         if key not in spec.options or spec.options[key] != value:
             stored = spec.options.get(key, "its default")
             raise CLIError(

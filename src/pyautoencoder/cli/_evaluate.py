@@ -57,7 +57,10 @@ def held_out_metrics(
     ``beta``); for models with a posterior also
     ``elbo`` (:func:`pyautoencoder.evaluation.elbo`, one sample), ``log_likelihood`` (the
     ``num_samples``-sample importance-weighted estimate of Burda et al. 2016, eq. 8, through
-    :func:`pyautoencoder.evaluation.log_likelihood_estimate`) and ``reconstruction_error``.
+    :func:`pyautoencoder.evaluation.log_likelihood_estimate`) and ``reconstruction_error``;
+    for quantized models the code usage over the held-out set (``usage_codes_used``,
+    ``usage_perplexity``, ``usage_entropy``, ``usage_dead_codes``;
+    :func:`pyautoencoder.evaluation.code_usage`).
     """
     from .. import evaluation
 
@@ -74,6 +77,8 @@ def held_out_metrics(
         metrics["reconstruction_error"] = evaluation.reconstruction_error(
             model, x, likelihood=likelihood
         ).mean
+    if callable(getattr(getattr(model, "quantizer", None), "count_codes", None)):
+        metrics.update(evaluation.code_usage(model, x).as_dict())
     return metrics
 
 
@@ -103,6 +108,13 @@ def metric_rows(metrics: dict[str, float], *, num_samples: int) -> list[tuple[st
         )
         if not duplicates:
             rows.insert(0, ("held-out training objective", loss))
+    usage_labels = {
+        "usage_codes_used": "held-out codes used (fraction of the codebook)",
+        "usage_perplexity": "held-out code perplexity",
+        "usage_entropy": "held-out code usage entropy (nats)",
+        "usage_dead_codes": "held-out dead codes (never chosen)",
+    }
+    rows += [(label, metrics[key]) for key, label in usage_labels.items() if key in metrics]
     return rows
 
 

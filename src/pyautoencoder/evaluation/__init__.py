@@ -2,7 +2,8 @@
 
 Likelihood-based estimators (torch only) take a model with a posterior (the VAE family):
 :func:`log_likelihood_estimate`, :func:`elbo`, :func:`reconstruction_error`,
-:func:`active_units`, :func:`kl_per_dimension`.
+:func:`active_units`, :func:`kl_per_dimension`. :func:`code_usage` measures the codebook of a
+quantized model over a data set.
 
 Sparse-code metrics (:func:`sparse_code_metrics`, :func:`l0_norm`,
 :func:`fraction_of_variance_unexplained`, :func:`feature_density`,
@@ -21,6 +22,7 @@ from ._beta_vae_score import (
     beta_vae_score,
     beta_vae_score_from_features,
 )
+from ._code_usage import CodeUsage, code_usage
 from ._dci import DCIResult, dci, dci_from_codes, dci_from_importance
 from ._factor_vae_score import (
     FactorVAEScoreResult,
@@ -61,6 +63,7 @@ from ._sparse_codes import (
 __all__ = [
     "ActiveUnits",
     "BetaVAEScoreResult",
+    "CodeUsage",
     "DCIResult",
     "DensityHistogram",
     "ELBOEstimate",
@@ -77,6 +80,7 @@ __all__ = [
     "beta_vae_examples",
     "beta_vae_score",
     "beta_vae_score_from_features",
+    "code_usage",
     "dci",
     "dci_from_codes",
     "dci_from_importance",

@@ -480,6 +480,7 @@ class Trainer:
         metrics = validation_metrics(
             self._step_module, self._val.epoch(0), self.fabric, beta, self.config.seed + _VAL_SEED
         )
+        metrics.update(self._code_usage())
         self._last_val = {**metrics, "step": self.step}
         self._emit("val", metrics)
         if self._stopping.update(metrics, self.step):
@@ -490,6 +491,29 @@ class Trainer:
             if self.config.out_dir is not None:
                 self._checkpoint(name="best")
         self._stopped_early = self._stopping.should_stop
+
+    def _code_usage(self) -> dict[str, float]:
+        """Code usage over the validation epoch for quantized models (``usage_*`` keys).
+
+        :func:`pyautoencoder.evaluation.code_usage` on the validation batches (counts summed
+        over processes): codes used, usage perplexity/entropy and dead codes of the whole
+        epoch, which unlike the per-batch ``codes_used``/``perplexity`` do not depend on the
+        batch size. Empty for other models.
+        """
+        quantizer = getattr(self.model, "quantizer", None)
+        if self._val is None or not callable(getattr(quantizer, "count_codes", None)):
+            return {}
+        from ..evaluation._code_usage import count_model_codes, usage_from_counts
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            counts = count_model_codes(self.model, self._val.epoch(0))
+        finally:
+            self.model.train(was_training)
+        if self.fabric.world_size > 1:
+            counts = self.fabric.all_reduce(counts, reduce_op="sum")
+        return usage_from_counts(counts).as_dict()
 
     # ------------------------------------------------------------------ checkpoints
     def _checkpoint(self, name: str | None = None) -> None:
