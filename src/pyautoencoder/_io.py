@@ -11,22 +11,47 @@ replaced keeps its mode.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
+import re
 import secrets
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 _NEW_FILE_MODE = 0o666  # the kernel applies the process umask, as for open()
+_TOKEN = re.compile(r"[0-9a-f]{12}")  # secrets.token_hex(6) in temp file names
+
+
+def _temp_name(target: Path, token: str) -> Path:
+    return target.parent / f".{target.name}.{token}.tmp"
+
+
+def remove_temp_files(folder: str | os.PathLike[str], names: Iterable[str]) -> list[Path]:
+    """Delete the temp files that interrupted atomic writes of ``folder/<name>`` left behind.
+
+    Only call this while no other process writes those files (the run's writer lock, see
+    :mod:`pyautoencoder.training._lock`): another writer's temp file would vanish under it.
+    Returns the removed paths.
+    """
+    removed = []
+    for name in names:
+        for path in Path(folder).glob(f".{glob.escape(name)}.*.tmp"):
+            token = path.name[len(name) + 2 : -len(".tmp")]
+            if _TOKEN.fullmatch(token) and path.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
 
 
 def _create_temp(target: Path) -> Path:
     """Create an empty, uniquely named temp file next to ``target`` (``O_EXCL``)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        tmp = _temp_name(target, secrets.token_hex(6))
         try:
             fd = os.open(tmp, flags, _NEW_FILE_MODE)
         except FileExistsError:

@@ -27,6 +27,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     class RecordingTrainer:
         def __init__(self, **options: Any) -> None:
+            # run.json as the trainer finds it: the refused run's folder is removed afterwards
+            options["run_json"] = json.loads((Path(options["out_dir"]) / "run.json").read_text())
             calls.append(options)
             raise _CapturedError("trainer options captured")
 
@@ -53,7 +55,8 @@ def test_every_fabric_option_passes_through(tmp_path: Path, captured: list) -> N
         "precision": "bf16-mixed",
     }
     assert call["loggers"] == "csv"
-    stored = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert not (tmp_path / "r").exists()  # a run refused before its first checkpoint is removed
+    stored = call["run_json"]
     assert {k: stored[k] for k in _FABRIC} == {
         "accelerator": "cuda",
         "devices": 4,
@@ -90,6 +93,8 @@ def test_defaults_and_the_strategy_rule(
 def test_resume_keeps_the_runs_values_unless_given(tmp_path: Path, captured: list) -> None:
     first = ["--name", "r", "--devices", "2", "--precision", "16-mixed", "--accelerator", "cpu"]
     assert main(_train(tmp_path, *first)) == 2
+    (tmp_path / "r").mkdir()  # as if the first run had started: its run.json
+    (tmp_path / "r" / "run.json").write_text(json.dumps(captured[0]["run_json"]))
     run = str(tmp_path / "r")
     assert main(["train", "--resume", run]) == 2
     assert main(["train", "--resume", run, "--precision", "bf16-mixed", "--logger", "none"]) == 2

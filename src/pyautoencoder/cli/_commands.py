@@ -21,7 +21,7 @@ from ._errors import CLIError
 from ._evaluate import held_out_metrics, metric_notes, metric_rows
 from ._options import parse_set
 from ._progress import EpochLines
-from ._runs import RunSpec, build_model, check_model_name, load_run, split_options
+from ._runs import RunSpec, build_model, check_model_name, load_run, split_options, writing
 
 _RUN_NAME_ENV = "PYAUTOENCODER_RUN_NAME"  # shared with the processes Fabric launches
 
@@ -59,14 +59,7 @@ def _needs_condition(model_name: str) -> bool:
 def _new_run_dir(out: str, name: str | None, prefix: str) -> Path:
     name = name or os.environ.get(_RUN_NAME_ENV) or f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
     os.environ[_RUN_NAME_ENV] = name
-    run_dir = Path(out) / name
-    is_rank_zero = os.environ.get("LOCAL_RANK", "0") == "0"
-    if is_rank_zero and any((run_dir / "checkpoints").glob("step-*")):
-        raise CLIError(
-            f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
-            "or pick another --name"
-        )
-    return run_dir
+    return Path(out) / name
 
 
 def check_quantizer_spec(spec: str, model: str, latent_dim: int | None) -> str:
@@ -315,9 +308,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.resume)
         if not run_dir.is_dir():
             raise CLIError(f"--resume: run folder not found: {run_dir}")
-        spec = RunSpec.load(run_dir)
-        _check_resume_args(args, spec)
-        return train_run(spec, run_dir, resume=True, args=args)
+        with writing(run_dir, new=False):
+            spec = RunSpec.load(run_dir)
+            _check_resume_args(args, spec)
+            return train_run(spec, run_dir, resume=True, args=args)
     if args.model is None or args.data is None:
         raise CLIError("train needs --model and --data (or --resume RUN)")
     parse_set(args.set or [], check_model_name(args.model))  # before loading any data
@@ -325,7 +319,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_data(args.data)
     spec = _spec_from_args(args, data)
     run_dir = _new_run_dir(args.out, args.name, f"{spec.model}-{data.name.split('.')[0]}")
-    return train_run(spec, run_dir, resume=False, args=args)
+    with writing(run_dir, new=True):
+        return train_run(spec, run_dir, resume=False, args=args)
 
 
 def _defaults(args: argparse.Namespace) -> None:
@@ -341,7 +336,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     run_dir = _new_run_dir(args.out, args.name, "demo")
     _say(f"training a VAE on the bundled digits ({len(data.train_x)} images) into {run_dir}")
     started = time.perf_counter()
-    code = train_run(spec, run_dir, resume=False, args=args)
+    with writing(run_dir, new=True):
+        code = train_run(spec, run_dir, resume=False, args=args)
     _say(f"demo finished in {time.perf_counter() - started:.1f} s")
     return code
 

@@ -11,15 +11,19 @@ Layout of ``runs/<name>/``::
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import os
+import shutil
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from .._io import atomic_write_json
+from .._io import atomic_write_json, remove_temp_files
 from ..registry import get_model_entry, list_models
 from ..training import find_checkpoint, load_weights
 from . import _builtin
@@ -56,7 +60,8 @@ class RunSpec:
     options: dict[str, Any] = field(default_factory=dict)  # --set key=value, typed
 
     def save(self, run_dir: Path) -> None:
-        atomic_write_json(run_dir / RUN_FILE, asdict(self))
+        if is_launcher():  # processes of ranks > 0 re-run the command: one writer
+            atomic_write_json(run_dir / RUN_FILE, asdict(self))
 
     @classmethod
     def load(cls, run_dir: Path) -> RunSpec:
@@ -68,6 +73,55 @@ class RunSpec:
             return cls(**values)
         except (ValueError, TypeError) as error:
             raise CLIError(f"cannot read {path}: {' '.join(str(error).split())}") from error
+
+
+_RANK_VARIABLES = ("LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "SLURM_PROCID")
+
+
+def is_launcher() -> bool:
+    """Whether this process writes the run folder: not one of the extra processes that Fabric,
+    ``torchrun`` or SLURM start for ranks > 0 (they re-run the command)."""
+    return all(os.environ.get(name, "0") == "0" for name in _RANK_VARIABLES)
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    checkpoints = run_dir / "checkpoints"
+    return checkpoints.is_dir() and any(
+        p.name == "latest" or p.name == "best" or p.name.startswith("step-")
+        for p in checkpoints.iterdir()
+    )
+
+
+@contextlib.contextmanager
+def writing(run_dir: Path, *, new: bool) -> Iterator[None]:
+    """Hold the run folder's writer lock (:mod:`pyautoencoder.training._lock`) for the block.
+
+    Taken before anything is written; a second writer gets a one-line
+    :class:`~pyautoencoder.training.RunLockedError` naming the holder's PID. A new run that
+    fails before its first checkpoint removes the folder it created (no ``run.json``-only
+    leftovers). Processes started for ranks > 0 take no lock and write nothing here.
+    """
+    if not is_launcher():
+        yield
+        return
+    from ..training import _lock
+
+    existed = run_dir.exists()
+    _lock.acquire(run_dir)
+    try:
+        remove_temp_files(run_dir, [RUN_FILE])
+        if new and any((run_dir / "checkpoints").glob("step-*")):
+            raise CLIError(
+                f"run folder {run_dir} already holds a run; continue it with --resume {run_dir} "
+                "or pick another --name"
+            )
+        yield
+    except BaseException:
+        if new and not existed and not _has_checkpoint(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        _lock.release(run_dir)
 
 
 def check_model_name(name: str) -> str:

@@ -19,6 +19,7 @@ from ._checkpoint import (
 from ._config import FitResult, NonFiniteLossError, TrainerConfig
 from ._fit import fit
 from ._hooks import AfterOptimizerStep
+from ._lock import RunLockedError
 from ._logging import read_metrics
 from ._schedules import BetaSchedule, ConstantBeta, CyclicalBeta, LinearWarmup
 from ._trainer import Trainer
@@ -32,6 +33,7 @@ __all__ = [
     "FitResult",
     "LinearWarmup",
     "NonFiniteLossError",
+    "RunLockedError",
     "Trainer",
     "TrainerConfig",
     "find_checkpoint",

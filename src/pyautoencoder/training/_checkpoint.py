@@ -26,7 +26,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import atomic_save_file, atomic_write, atomic_write_json, atomic_write_text
+from .._io import (
+    atomic_save_file,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    remove_temp_files,
+)
 
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.pt"
@@ -181,8 +187,7 @@ def save_checkpoint(
     """
     root = Path(checkpoint_dir)
     root.mkdir(parents=True, exist_ok=True)
-    for debris in root.glob(".*.partial-*"):  # left by a writer that was killed
-        shutil.rmtree(debris, ignore_errors=True)
+    remove_debris(root)
     staging = root / f".{name}.partial-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
@@ -207,6 +212,21 @@ def save_checkpoint(
         if keep_last is not None:
             _prune(root, keep=max(keep_last, 1), protect=name)
     return target
+
+
+def remove_debris(checkpoint_dir: str | os.PathLike[str]) -> None:
+    """Remove what killed writes left in ``checkpoint_dir``: staging folders
+    (``.<name>.partial-<hex>``), replaced folders awaiting deletion (``.<name>.old-<hex>``) and
+    temp files of the ``latest`` pointer (``.latest.<hex>.tmp``).
+
+    Called by every save; safe because one writer at a time holds the run (see
+    :mod:`pyautoencoder.training._lock`).
+    """
+    root = Path(checkpoint_dir)
+    for pattern in (".*.partial-*", ".*.old-*"):
+        for debris in root.glob(pattern):
+            shutil.rmtree(debris, ignore_errors=True)
+    remove_temp_files(root, [LATEST_FILE])
 
 
 def _prune(root: Path, keep: int, protect: str) -> None:

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from .. import _validation
+from .._io import remove_temp_files
+from . import _lock
 from ._batches import Batch
 from ._checkpoint import (
     STATE_FILE,
@@ -106,6 +108,21 @@ class Trainer:
         # anything Fabric or a strategy creates draw from the global RNG from here on.
         torch.manual_seed(cfg.seed)
         self.fabric = self._launch_fabric()
+        out_dir = cfg.out_dir if self.fabric.is_global_zero else None
+        if out_dir is not None:
+            _lock.acquire(out_dir)  # before anything is written; RunLockedError if taken
+        try:
+            return self._fit_locked(model, train_data, val_data, started)
+        finally:
+            if out_dir is not None:
+                _lock.release(out_dir)
+
+    def _fit_locked(
+        self, model: nn.Module, train_data: object, val_data: object, started: float
+    ) -> FitResult:
+        cfg = self.config
+        if cfg.out_dir is not None and self.fabric.is_global_zero:
+            remove_temp_files(cfg.out_dir, ["metrics.jsonl"])
         self.model = model
         resume = None
         if cfg.resume is not None:
