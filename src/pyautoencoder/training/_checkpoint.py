@@ -216,16 +216,22 @@ def save_checkpoint(
 
 def remove_debris(checkpoint_dir: str | os.PathLike[str]) -> None:
     """Remove what killed writes left in ``checkpoint_dir``: staging folders
-    (``.<name>.partial-<hex>``), replaced folders awaiting deletion (``.<name>.old-<hex>``) and
+    (``.<name>.partial-<hex>``), replaced folders awaiting deletion (``.<name>.old-<hex>``;
+    put back in place when the write was killed before the new folder took their name) and
     temp files of the ``latest`` pointer (``.latest.<hex>.tmp``).
 
     Called by every save; safe because one writer at a time holds the run (see
     :mod:`pyautoencoder.training._lock`).
     """
     root = Path(checkpoint_dir)
-    for pattern in (".*.partial-*", ".*.old-*"):
-        for debris in root.glob(pattern):
-            shutil.rmtree(debris, ignore_errors=True)
+    for debris in root.glob(".*.partial-*"):
+        shutil.rmtree(debris, ignore_errors=True)
+    for old in root.glob(".*.old-*"):
+        target = root / old.name[1:].rsplit(".old-", 1)[0]
+        if not target.exists() and (old / WEIGHTS_FILE).is_file():
+            os.replace(old, target)  # killed between the two renames: the old copy is the good one
+        else:
+            shutil.rmtree(old, ignore_errors=True)
     remove_temp_files(root, [LATEST_FILE])
 
 
@@ -248,6 +254,8 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
         pointer = root / LATEST_FILE
         if pointer.is_file():
             target = root / pointer.read_text(encoding="utf-8").strip()
+            if not target.exists():  # a writer killed while replacing it kept the old copy
+                target = next(iter(sorted(root.glob(f".{target.name}.old-*"))), target)
             if not (target / WEIGHTS_FILE).is_file():
                 raise CheckpointError(
                     f"{pointer} points to {target.name}, which holds no {WEIGHTS_FILE}"
