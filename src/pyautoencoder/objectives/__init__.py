@@ -8,17 +8,26 @@ reads only the terms of :class:`VariationalModel` from the model. See
 """
 
 from ._base import OBJECTIVES, Objective, SumObjective, VariationalModel, register_objective
+from ._capacity import CapacityELBO, LinearCapacity
 from ._ciwae import CIWAE
+from ._dip import DIPPenalty
 from ._elbo import ELBO
 from ._importance import ImportanceWeightedBound
 from ._miwae import MIWAE
+from ._mmd import MMDPenalty
 from ._piwae import PIWAE
+from ._total_correlation import TotalCorrelation
 
 __all__ = [
     "CIWAE",
     "ELBO",
     "MIWAE",
     "PIWAE",
+    "CapacityELBO",
+    "DIPPenalty",
+    "LinearCapacity",
+    "MMDPenalty",
+    "TotalCorrelation",
     "OBJECTIVES",
     "ImportanceWeightedBound",
     "Objective",

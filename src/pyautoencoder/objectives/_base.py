@@ -226,3 +226,16 @@ def scaled(weight: float, beta: Weight) -> Weight:
     if isinstance(beta, float | int) and not isinstance(beta, bool) and beta == 1:
         return weight
     return weight * beta
+
+
+def require_diagonal_posterior(model: object, name: str) -> None:
+    """Raise ``TypeError`` unless ``model``'s posterior is a diagonal Gaussian.
+
+    Models without a ``latent_posterior`` attribute have the diagonal Gaussian of 2.x.
+    """
+    posterior = getattr(model, "latent_posterior", None)
+    if posterior is not None and not getattr(posterior, "is_diagonal_gaussian", True):
+        raise TypeError(
+            f"{name} needs a diagonal Gaussian posterior (it uses mu and log_var of q(z | x)), "
+            f"got {type(posterior).__name__}"
+        )

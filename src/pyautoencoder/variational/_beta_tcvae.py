@@ -1,42 +1,34 @@
-"""beta-TCVAE: penalise the total correlation of the latent code (Chen et al. 2018)."""
+"""beta-TCVAE (Chen et al. 2018): a preset of VAE with the total-correlation objective."""
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .._validation import check_positive_int, check_weight
 from ..distributions._kl import KLEstimator
 from ..distributions._likelihood import Likelihood, LikelihoodType
 from ..distributions._priors import Prior
-from ..loss._result import LossResult
-from ..loss._tc import Sampling, tc_decomposition
+from ..objectives._total_correlation import Sampling, TotalCorrelation
 from ..registry import register_model
-from ._outputs import VAEOutput
 from ._vae import VAE
 
 
 @register_model("beta_tcvae", latent="features", dataset_size_arg="dataset_size")
 class BetaTCVAE(VAE):
-    r"""beta-TCVAE: the ELBO with its KL term split and re-weighted.
+    r"""beta-TCVAE: a :class:`VAE` trained on the ELBO with its KL term split and re-weighted.
+
+    A named preset: ``BetaTCVAE(encoder, decoder, latent_dim, alpha, beta, gamma, N, s)`` is
+    ``VAE(encoder, decoder, latent_dim, objective=TotalCorrelation(alpha, beta, gamma, s, N))``
+    with the constructor of 2.x. The objective
 
     .. math::
 
         \mathcal{L} = \mathbb{E}_q[\log p(x \mid z)] - \alpha\, I_q(x; z)
             - \beta\, \mathrm{TC}(z) - \gamma \sum_d \mathrm{KL}(q(z_d) \,\|\, p(z_d))
 
-    (Chen, Li, Grosse & Duvenaud 2018, *Isolating sources of disentanglement in VAEs*,
-    eqs. 2 and 4), the three terms estimated on the minibatch with minibatch-weighted
-    (``"mws"``) or minibatch-stratified (``"mss"``) sampling
-    (:mod:`pyautoencoder.loss._tc`). ``alpha = beta = gamma = 1`` is the ELBO (with a Monte
-    Carlo KL); the paper's setting is ``alpha = gamma = 1`` and a large ``beta``.
-
-    Shapes as :class:`VAE`. The estimators need the batch: use batches of tens to hundreds.
-
-    Diagnostics: ``elbo`` (minus the objective, the weighted bound), ``log_likelihood``,
-    ``kl_divergence`` (the closed-form or MC KL), ``elbo_unweighted``
-    (``log_likelihood - kl_divergence``), ``mutual_information``, ``total_correlation``,
-    ``dimension_wise_kl``.
+    (Chen, Li, Grosse & Duvenaud 2018, eqs. 2 and 4), its estimators and its diagnostics
+    (``elbo``, ``log_likelihood``, ``kl_divergence``, ``elbo_unweighted``,
+    ``mutual_information``, ``total_correlation``, ``dimension_wise_kl``) are those of
+    :class:`~pyautoencoder.objectives.TotalCorrelation`. Use batches of tens to hundreds.
 
     Parameters
     ----------
@@ -69,6 +61,7 @@ class BetaTCVAE(VAE):
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         kl_estimator: KLEstimator = "auto",
     ) -> None:
+        objective = TotalCorrelation(alpha, beta, gamma, sampling, dataset_size)
         super().__init__(
             encoder,
             decoder,
@@ -76,56 +69,8 @@ class BetaTCVAE(VAE):
             prior=prior,
             likelihood=likelihood,
             kl_estimator=kl_estimator,
+            objective=objective,
         )
-        self.alpha = float(check_weight(alpha, "alpha"))
-        self.beta = float(check_weight(beta, "beta"))
-        self.gamma = float(check_weight(gamma, "gamma"))
-        if sampling not in ("mws", "mss"):
-            raise ValueError(f"sampling must be 'mws' or 'mss', got {sampling!r}")
-        if sampling == "mss" and dataset_size is None:
-            raise ValueError("sampling='mss' needs dataset_size, the number of training examples")
-        self.dataset_size = (
-            None if dataset_size is None else check_positive_int(dataset_size, "dataset_size")
-        )
-        self.sampling: Sampling = sampling
-
-    def compute_loss(  # type: ignore[override]
-        self,
-        x: torch.Tensor,
-        output: VAEOutput,
-        likelihood: LikelihoodType | str | Likelihood | None = None,
-    ) -> LossResult:
-        """Minus the batch mean of the weighted decomposition; see the class docstring."""
-        log_lik, kl_per_dim = self._elbo_terms(x, output, likelihood)  # [B, S], [B, *]
-        batch = x.shape[0]
-        if self.sampling == "mss" and batch < 2:
-            raise ValueError(f"sampling='mss' needs a batch of at least 2 inputs, got {batch}")
-        dataset_size = batch if self.dataset_size is None else self.dataset_size
-        if dataset_size < batch:
-            raise ValueError(f"dataset_size must be >= the batch size {batch}, got {dataset_size}")
-        terms = tc_decomposition(
-            output.z,
-            output.mu,
-            output.log_var,
-            self.latent_prior.log_prob(output.z),
-            dataset_size,
-            self.sampling,
-        )
-        mean_log_lik = log_lik.mean()
-        mi = terms.mutual_information.mean()
-        tc = terms.total_correlation.mean()
-        dwkl = terms.dimension_wise_kl.mean()
-        bound = mean_log_lik - self.alpha * mi - self.beta * tc - self.gamma * dwkl
-        mean_kl = kl_per_dim.sum(dim=-1).mean().detach()
-        return LossResult(
-            objective=-bound,
-            diagnostics={
-                "elbo": bound.detach(),
-                "log_likelihood": mean_log_lik.detach(),
-                "kl_divergence": mean_kl,
-                "elbo_unweighted": mean_log_lik.detach() - mean_kl,
-                "mutual_information": mi.detach(),
-                "total_correlation": tc.detach(),
-                "dimension_wise_kl": dwkl.detach(),
-            },
-        )
+        self.alpha, self.beta, self.gamma = objective.alpha, objective.beta, objective.gamma
+        self.dataset_size = objective.dataset_size
+        self.sampling: Sampling = objective.sampling

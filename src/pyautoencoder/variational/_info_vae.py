@@ -1,8 +1,9 @@
-"""InfoVAE / MMD-VAE (Zhao et al. 2019) and WAE-MMD (Tolstikhin et al. 2018)."""
+"""InfoVAE / MMD-VAE (Zhao et al. 2019) and WAE-MMD (Tolstikhin et al. 2018): presets of VAE."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,28 +12,52 @@ from .._validation import check_weight
 from ..distributions._kl import KLEstimator
 from ..distributions._likelihood import Likelihood, LikelihoodType
 from ..distributions._priors import Prior
-from ..loss._mmd import Kernel, get_kernel, mmd_unbiased
+from ..loss._mmd import Kernel
 from ..loss._result import LossResult
+from ..objectives._base import LikelihoodSpec, Objective, VariationalModel, Weight
+from ..objectives._elbo import ELBO
+from ..objectives._mmd import MMDPenalty
 from ..registry import register_model
-from ._outputs import VAEOutput
 from ._vae import VAE
 
 
-def _aggregate_mmd(model: VAE, output: VAEOutput, kernel: Kernel) -> torch.Tensor:
-    """Unbiased ``MMD^2`` between the ``B * S`` posterior samples and as many prior draws."""
-    codes = output.z.reshape(-1, output.z.shape[-1])  # [B * S, D_z], samples of q(z)
-    if codes.shape[0] < 2:
-        raise ValueError(
-            "the MMD between q(z) and p(z) needs at least 2 latent samples (B * S >= 2), got "
-            f"z of shape {tuple(output.z.shape)}"
-        )
-    prior_codes = model.latent_prior.sample(codes.shape[0]).to(codes.dtype)  # [B * S, D_z]
-    return mmd_unbiased(codes, prior_codes, kernel)
+class _ReportedAs2x(Objective):
+    """``ELBO(kl_weight) + MMDPenalty`` with the diagnostics InfoVAE and WAE have had since 2.x.
+
+    ``elbo`` is the plain (unweighted) ELBO, and ``key`` holds the objective times ``sign``
+    (InfoVAE: ``info_vae_bound`` = minus the objective; WAE: ``wae_objective``).
+    """
+
+    def __init__(self, kl_weight: float, penalty: MMDPenalty, key: str, sign: float) -> None:
+        super().__init__()
+        self.inner = ELBO(beta=kl_weight) + penalty
+        self.key, self.sign = key, sign
+
+    def forward(
+        self,
+        model: VariationalModel,
+        x: torch.Tensor,
+        output: Any,
+        *,
+        beta: Weight = 1.0,
+        likelihood: LikelihoodSpec = None,
+    ) -> LossResult:
+        result = self.inner(model, x, output, beta=beta, likelihood=likelihood)
+        diagnostics = dict(result.diagnostics)
+        diagnostics["elbo"] = diagnostics["elbo_unweighted"]
+        diagnostics[self.key] = self.sign * result.objective.detach()
+        return LossResult(objective=result.objective, diagnostics=diagnostics)
+
+    def diagnostic_keys(self) -> frozenset[str]:
+        return self.inner.diagnostic_keys() | {self.key}
 
 
 @register_model("info_vae", latent="features")
 class InfoVAE(VAE):
     r"""InfoVAE: the ELBO with a re-weighted KL and an MMD between ``q(z)`` and ``p(z)``.
+
+    A named preset of :class:`VAE` with the objective
+    ``ELBO(beta=1 - alpha) + MMDPenalty(kernel, alpha + lambda_ - 1)``:
 
     .. math::
 
@@ -44,12 +69,13 @@ class InfoVAE(VAE):
     autoencoders*, eq. 6, with the MMD divergence of Sec. 3.2). ``alpha = 1`` is the MMD-VAE:
     no per-input KL, only the aggregate posterior is pulled to the prior, which avoids
     uninformative latents. ``MMD^2`` is the unbiased estimator between the ``B * S`` posterior
-    samples of the batch and as many prior draws (:mod:`pyautoencoder.loss._mmd`). Requires
-    ``alpha <= 1`` and ``alpha + lambda_ >= 1`` (both weights non-negative).
+    samples of the batch and as many prior draws
+    (:class:`~pyautoencoder.objectives.MMDPenalty`). Requires ``alpha <= 1`` and
+    ``alpha + lambda_ >= 1`` (both weights non-negative).
 
-    Diagnostics: ``elbo`` (``log_likelihood - kl_divergence``, the plain ELBO estimate, for
-    comparison with other models), ``log_likelihood``, ``kl_divergence``, ``elbo_unweighted``
-    (= ``elbo``), ``mmd``, ``info_vae_bound`` (minus the objective).
+    Diagnostics (those of 2.x): ``elbo`` (``log_likelihood - kl_divergence``, the plain ELBO
+    estimate, for comparison with other models), ``log_likelihood``, ``kl_divergence``,
+    ``elbo_unweighted`` (= ``elbo``), ``mmd``, ``info_vae_bound`` (minus the objective).
 
     Parameters
     ----------
@@ -78,14 +104,6 @@ class InfoVAE(VAE):
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         kl_estimator: KLEstimator = "auto",
     ) -> None:
-        super().__init__(
-            encoder,
-            decoder,
-            latent_dim,
-            prior=prior,
-            likelihood=likelihood,
-            kl_estimator=kl_estimator,
-        )
         kl_weight = 1.0 - float(alpha)
         mmd_weight = float(alpha) + float(lambda_) - 1.0
         if (
@@ -96,41 +114,29 @@ class InfoVAE(VAE):
                 "InfoVAE needs alpha <= 1 and alpha + lambda_ >= 1 (non-negative KL and MMD "
                 f"weights), got alpha={alpha!r} and lambda_={lambda_!r}"
             )
+        penalty = MMDPenalty(kernel, mmd_weight)
+        super().__init__(
+            encoder,
+            decoder,
+            latent_dim,
+            prior=prior,
+            likelihood=likelihood,
+            kl_estimator=kl_estimator,
+            objective=_ReportedAs2x(kl_weight, penalty, "info_vae_bound", -1.0),
+        )
         self.alpha = float(alpha)
         self.lambda_ = float(lambda_)
         self.kl_weight = kl_weight
         self.mmd_weight = mmd_weight
-        self.kernel = get_kernel(kernel)
-
-    def compute_loss(  # type: ignore[override]
-        self,
-        x: torch.Tensor,
-        output: VAEOutput,
-        likelihood: LikelihoodType | str | Likelihood | None = None,
-    ) -> LossResult:
-        """Minus the batch mean of the InfoVAE objective; see the class docstring."""
-        log_lik, kl_per_dim = self._elbo_terms(x, output, likelihood)
-        mean_log_lik = log_lik.mean()
-        mean_kl = kl_per_dim.sum(dim=-1).mean()
-        mmd = _aggregate_mmd(self, output, self.kernel)
-        bound = mean_log_lik - self.kl_weight * mean_kl - self.mmd_weight * mmd
-        elbo = (mean_log_lik - mean_kl).detach()
-        return LossResult(
-            objective=-bound,
-            diagnostics={
-                "elbo": elbo,
-                "log_likelihood": mean_log_lik.detach(),
-                "kl_divergence": mean_kl.detach(),
-                "elbo_unweighted": elbo,
-                "mmd": mmd.detach(),
-                "info_vae_bound": bound.detach(),
-            },
-        )
+        self.kernel = penalty.kernel
 
 
 @register_model("wae", latent="features")
 class WAE(VAE):
     r"""Wasserstein autoencoder with the MMD penalty (WAE-MMD).
+
+    A named preset of :class:`VAE` with the objective
+    ``ELBO(beta=0) + MMDPenalty(kernel, lambda_)``:
 
     .. math::
 
@@ -145,9 +151,9 @@ class WAE(VAE):
     may shrink freely. Defaults follow the paper's MNIST setting: inverse-multiquadric kernel,
     ``lambda_ = 10``.
 
-    Diagnostics: ``elbo`` (``log_likelihood - kl_divergence``, only for comparison: WAE does
-    not optimise it), ``log_likelihood``, ``kl_divergence``, ``elbo_unweighted`` (= ``elbo``),
-    ``mmd``, ``wae_objective`` (the objective).
+    Diagnostics (those of 2.x): ``elbo`` (``log_likelihood - kl_divergence``, only for
+    comparison: WAE does not optimise it), ``log_likelihood``, ``kl_divergence``,
+    ``elbo_unweighted`` (= ``elbo``), ``mmd``, ``wae_objective`` (the objective).
 
     Parameters
     ----------
@@ -173,6 +179,7 @@ class WAE(VAE):
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         kl_estimator: KLEstimator = "auto",
     ) -> None:
+        penalty = MMDPenalty(kernel, float(check_weight(lambda_, "lambda_")))
         super().__init__(
             encoder,
             decoder,
@@ -180,31 +187,7 @@ class WAE(VAE):
             prior=prior,
             likelihood=likelihood,
             kl_estimator=kl_estimator,
+            objective=_ReportedAs2x(0.0, penalty, "wae_objective", 1.0),
         )
-        self.lambda_ = float(check_weight(lambda_, "lambda_"))
-        self.kernel = get_kernel(kernel)
-
-    def compute_loss(  # type: ignore[override]
-        self,
-        x: torch.Tensor,
-        output: VAEOutput,
-        likelihood: LikelihoodType | str | Likelihood | None = None,
-    ) -> LossResult:
-        """Reconstruction cost plus ``lambda_`` times the MMD; see the class docstring."""
-        log_lik, kl_per_dim = self._elbo_terms(x, output, likelihood)
-        mean_log_lik = log_lik.mean()
-        mean_kl = kl_per_dim.sum(dim=-1).mean().detach()
-        mmd = _aggregate_mmd(self, output, self.kernel)
-        objective = -mean_log_lik + self.lambda_ * mmd
-        elbo = mean_log_lik.detach() - mean_kl
-        return LossResult(
-            objective=objective,
-            diagnostics={
-                "elbo": elbo,
-                "log_likelihood": mean_log_lik.detach(),
-                "kl_divergence": mean_kl,
-                "elbo_unweighted": elbo,
-                "mmd": mmd.detach(),
-                "wae_objective": objective.detach(),
-            },
-        )
+        self.lambda_ = penalty.weight
+        self.kernel = penalty.kernel

@@ -170,7 +170,8 @@ class VAE(BaseAutoencoder):
     @property
     def free_bits(self) -> float | None:
         """The ELBO's free-bits threshold (nats per dimension), ``None`` if none or not an ELBO."""
-        return getattr(self.objective, "free_bits", None)
+        terms = getattr(self.objective, "terms", (self.objective,))
+        return next((t.free_bits for t in terms if isinstance(t, ELBO)), None)
 
     @property
     def prior(self) -> D.Distribution:
