@@ -10,22 +10,52 @@ a likelihood's support) can be switched off for speed with :func:`set_value_chec
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING, Any
 
-from . import loss, vanilla, variational
-from ._validation import set_value_checks, value_checks, value_checks_enabled
+if TYPE_CHECKING:
+    from . import loss as loss
+    from . import vanilla as vanilla
+    from . import variational as variational
+    from ._validation import set_value_checks as set_value_checks
+    from ._validation import value_checks as value_checks
+    from ._validation import value_checks_enabled as value_checks_enabled
+
+    __version__: str
+
+# The subpackages and the value-check switches load on first use (PEP 562), so that
+# ``import pyautoencoder.cli`` -- every ``pyautoencoder --help`` -- does not import torch.
+_SUBPACKAGES = frozenset({"loss", "vanilla", "variational"})
+_VALIDATION = frozenset({"set_value_checks", "value_checks", "value_checks_enabled"})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata alone takes ~0.1 s to import
+        version = globals()["__version__"] = _read_version()
+        return version
+    if name == "_metadata":
+        return _import_module("importlib.metadata")
+    if name in _SUBPACKAGES:
+        return _import_module(f"{__name__}.{name}")
+    if name in _VALIDATION:
+        return getattr(_import_module(f"{__name__}._validation"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _SUBPACKAGES | _VALIDATION | {"__version__"})
 
 
 def _read_version() -> str:
+    from importlib import metadata
+
     try:
-        return _metadata.version("pyautoencoder")
-    except _metadata.PackageNotFoundError:
+        return metadata.version("pyautoencoder")
+    except metadata.PackageNotFoundError:
         return "0+unknown"
 
 
-__version__: str = _read_version()
-
 __all__ = ["loss", "vanilla", "variational"]
 
-# Not in ``__all__`` (C-PKG-1 fixes it to the three subpackages) but public all the same.
-_EXTRA_PUBLIC = (set_value_checks, value_checks, value_checks_enabled)
+# ``set_value_checks``, ``value_checks`` and ``value_checks_enabled`` are not in ``__all__``
+# (C-PKG-1 fixes it to the three subpackages) but public all the same.

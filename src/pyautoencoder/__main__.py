@@ -1,6 +1,6 @@
 """``python -m pyautoencoder``: the same command as ``pyautoencoder``."""
 
-from .cli import main
+from .cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
