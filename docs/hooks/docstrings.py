@@ -7,9 +7,9 @@ followed by raw LaTeX in a code block. On every rendered page this hook turns
 * roles (``:class:`~pyautoencoder.vanilla.AE```, ``:func:``, ``:meth:``, ``:mod:`` ...) into
   optional autorefs cross-references: a link when the target is a fully qualified name the API
   reference renders, else code; a ``~`` prefix shows only the last component, as in Sphinx;
-* ``:math:`...``` into inline MathJax and ``.. math::`` blocks (indented or on the same line)
-  into display MathJax, both in the ``arithmatex`` markup that ``docs/javascripts/mathjax.js``
-  typesets.
+* ``:math:`...``` into inline math and ``.. math::`` blocks (indented or on the same line)
+  into display math, both in the ``arithmatex`` markup that ``docs/hooks/math.py`` then
+  typesets as MathML.
 """
 
 from __future__ import annotations
