@@ -327,3 +327,19 @@ def test_a_posterior_object_given_to_create_model_is_saved_as_its_config(tmp_pat
     save_pretrained(model, tmp_path)
     loaded = from_pretrained(tmp_path)
     assert loaded.latent_posterior.steps[0].num_params == 8
+
+
+@pytest.mark.parametrize("posterior", POSTERIORS)
+def test_evaluation_functions_work_with_every_posterior(posterior: str) -> None:
+    from pyautoencoder import evaluation
+
+    model = _vae(posterior)
+    x = torch.randn(6, 6)
+    estimate = evaluation.log_likelihood_estimate(model, x, num_samples=8, seed=0)
+    again = evaluation.log_likelihood_estimate(model, x, num_samples=8, seed=0)
+    assert torch.isfinite(estimate.values).all()
+    torch.testing.assert_close(estimate.values, again.values)  # seeded: reproducible
+    units = evaluation.active_units(model, x)
+    with torch.no_grad():
+        means = model.posterior(x).mean  # [N, D_z]
+    torch.testing.assert_close(units.variances, means.double().var(dim=0), rtol=1e-5, atol=1e-9)

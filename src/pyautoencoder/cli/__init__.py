@@ -105,6 +105,12 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     )
     group.add_argument("--beta", type=float, default=None, help="KL weight (model default: 1)")
     group.add_argument(
+        "--posterior",
+        default=None,
+        metavar="SPEC",
+        help="q(z|x) of VAE-family models: diagonal (default), full, planar:K, radial:K, iaf:K",
+    )
+    group.add_argument(
         "--kl-warmup", type=int, default=0, metavar="STEPS", help="linear KL warm-up steps (0)"
     )
     group.add_argument(

@@ -113,6 +113,7 @@ def _spec_from_args(args: argparse.Namespace, data: DataSplit) -> RunSpec:
         hidden=list(args.hidden),
         likelihood=args.likelihood,
         beta=args.beta,
+        posterior=args.posterior,
         condition_dim=condition_dim,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -44,6 +44,7 @@ class RunSpec:
     hidden: list[int] = field(default_factory=lambda: [256])
     likelihood: str = "bernoulli"
     beta: float | None = None
+    posterior: str | None = None  # None: the model's default (diagonal Gaussian)
     condition_dim: int | None = None
     epochs: int = 20
     batch_size: int = 128
@@ -156,6 +157,12 @@ def split_options(spec: RunSpec) -> tuple[dict[str, Any], dict[str, Any], float 
         model_kwargs["likelihood"] = spec.likelihood
     elif "likelihood" in loss:
         loss_kwargs["likelihood"] = spec.likelihood
+    if spec.posterior is not None:
+        if "posterior" not in init:
+            raise CLIError(
+                f"--posterior does not apply to model {spec.model!r} (it has no posterior q(z|x))"
+            )
+        model_kwargs["posterior"] = _check_posterior(spec.posterior, spec.latent_dim)
     if spec.condition_dim is not None and "condition_dim" in init:
         model_kwargs["condition_dim"] = spec.condition_dim
     fit_beta = None
@@ -167,6 +174,17 @@ def split_options(spec: RunSpec) -> tuple[dict[str, Any], dict[str, Any], float 
         else:
             raise CLIError(f"--beta does not apply to model {spec.model!r} (it has no KL weight)")
     return model_kwargs, loss_kwargs, fit_beta
+
+
+def _check_posterior(posterior: str, latent_dim: int) -> str:
+    """``posterior`` if it names a registered posterior (``iaf:4``), else a one-line error."""
+    from ..distributions import get_posterior
+
+    try:
+        get_posterior(posterior, latent_dim)
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"--posterior {posterior!r}: {' '.join(str(error).split())}") from error
+    return posterior
 
 
 def build_model(spec: RunSpec) -> nn.Module:

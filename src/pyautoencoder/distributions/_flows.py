@@ -184,6 +184,7 @@ class FlowPosterior(Posterior):
     """
 
     has_density = False
+    code_is_mu = False
     #: ``"name:K"`` specs set ``num_flows``.
     takes_num_flows: ClassVar[bool] = True
 

@@ -106,14 +106,17 @@ class Posterior(nn.Module, ABC):
     encoder features ``h [B, F]`` and the base Gaussian's ``mu, log_var [B, D_z]``.
 
     Class attributes: ``name`` (registry name), ``is_diagonal_gaussian`` (``q`` is
-    ``N(mu, diag(exp(log_var)))``; objectives that need the moments check it) and
+    ``N(mu, diag(exp(log_var)))``; objectives that need the moments check it),
     ``has_density`` (:meth:`log_prob` can stop gradients on the parameters only, as DReG
-    needs: the density can be evaluated at any ``z``).
+    needs: the density can be evaluated at any ``z``) and ``code_is_mu`` (``mu`` is the
+    posterior's mean, the deterministic code; a flow's code is ``f(mu)``, the ``z`` of
+    ``sample=False``).
     """
 
     name: ClassVar[str] = ""
     is_diagonal_gaussian: ClassVar[bool] = False
     has_density: ClassVar[bool] = True
+    code_is_mu: ClassVar[bool] = True
 
     def __init__(self) -> None:
         super().__init__()

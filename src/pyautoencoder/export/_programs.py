@@ -138,7 +138,10 @@ def _export_part(
     with torch.no_grad():  # the eager pass reports bad inputs and unknown fields clearly
         result = getattr(snapshot, method)(*inputs, **kwargs)
     if fields is None:
-        fields = ("mu",) if hasattr(result, "mu") else ("z",)
+        # mu is the code unless the posterior says otherwise (a flow's code is f(mu) = z)
+        posterior = getattr(snapshot, "latent_posterior", None)
+        code_is_mu = getattr(posterior, "code_is_mu", True)
+        fields = ("mu",) if hasattr(result, "mu") and code_is_mu else ("z",)
     _check_fields(result, fields, part, model)
     wrapper = _ModelPart(snapshot, method, fields, kwargs)
     dynamic_shapes = None
@@ -183,7 +186,9 @@ def export_encoder(
     output : str or sequence of str, optional
         Field(s) of the encode output to return: ``"mu"``, ``"log_var"``, ``"z"``,
         ``"indices"`` (a VQ-VAE's codebook indices) ... Several give a tuple. Default:
-        ``"mu"`` when the output has it (variational models), else ``"z"``.
+        ``"mu"`` when the output has it (variational models), else ``"z"``; for a flow
+        posterior (``model.latent_posterior.code_is_mu`` false) ``"z"``, the flow's image of
+        the base mean ``f(mu)`` ``[B, 1, D_z]`` (all flows trace, and export to ONNX).
     encode_kwargs : mapping, optional
         Keyword arguments of ``_encode``. If ``_encode`` takes ``sample`` and none is given,
         ``sample=False`` is used, so ``z`` is the posterior mean ``[B, 1, D_z]`` as in
