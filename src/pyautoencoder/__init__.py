@@ -58,4 +58,4 @@ def _read_version() -> str:
 __all__ = ["loss", "vanilla", "variational"]
 
 # ``set_value_checks``, ``value_checks`` and ``value_checks_enabled`` are not in ``__all__``
-# (C-PKG-1 fixes it to the three subpackages) but public all the same.
+# (the 2.x API fixes it to the three subpackages) but public all the same.

@@ -1,4 +1,4 @@
-"""Internal base classes: :class:`BaseAutoencoder` and :class:`ModelOutput` (C-PKG-4)."""
+"""Internal base classes: :class:`BaseAutoencoder` and :class:`ModelOutput`."""
 
 from ._autoencoder import BaseAutoencoder
 from ._model_output import ModelOutput

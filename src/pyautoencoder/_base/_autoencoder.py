@@ -1,4 +1,4 @@
-"""``BaseAutoencoder``: the contract every model of the library follows (C-BASE)."""
+"""``BaseAutoencoder``: the contract every model of the library follows."""
 
 from __future__ import annotations
 

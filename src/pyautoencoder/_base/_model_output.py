@@ -1,4 +1,4 @@
-"""``ModelOutput``: the base of every model's output dataclass (C-OUT)."""
+"""``ModelOutput``: the base of every model's output dataclass."""
 
 from __future__ import annotations
 

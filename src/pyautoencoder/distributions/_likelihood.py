@@ -27,7 +27,7 @@ from .._validation import check_all_finite, check_floating, check_in_closed_inte
 
 
 class LikelihoodType(Enum):
-    """The names of the two likelihoods of the 2.x API (C-LOSS-1)."""
+    """The names of the two likelihoods of the 2.x API."""
 
     GAUSSIAN = "gaussian"
     BERNOULLI = "bernoulli"
@@ -136,8 +136,8 @@ def available_likelihoods() -> list[str]:
 def same_shape_likelihood(likelihood: object) -> bool:
     """Whether ``likelihood`` wants ``x_hat`` shaped like ``x`` (``True`` for unknown specs).
 
-    Lets callers run the same-shape check before resolving the likelihood (C-LOSS-4: the
-    shape check comes first) without applying it to likelihoods whose ``x_hat`` differs.
+    Lets callers run the same-shape check before resolving the likelihood (the shape
+    check comes first) without applying it to likelihoods whose ``x_hat`` differs.
     """
     cls: object = type(likelihood)
     if isinstance(likelihood, LikelihoodType):
@@ -182,7 +182,7 @@ def get_likelihood(likelihood: object) -> Likelihood:
 class UnitGaussianLikelihood(Likelihood):
     """Unit-variance Gaussian without its constant: ``log p = -0.5 (x - x_hat)^2``.
 
-    This is the 2.x ``"gaussian"`` likelihood (C-LOSS-3): the true log-density is this minus
+    This is the 2.x ``"gaussian"`` likelihood: the true log-density is this minus
     ``0.5 log(2 pi)`` per element.
     """
 

@@ -192,7 +192,7 @@ def export_encoder(
     encode_kwargs : mapping, optional
         Keyword arguments of ``_encode``. If ``_encode`` takes ``sample`` and none is given,
         ``sample=False`` is used, so ``z`` is the posterior mean ``[B, 1, D_z]`` as in
-        ``model.encode`` (C-VAE-4); pass ``{"sample": True}`` to export a sampling encoder.
+        ``model.encode``; pass ``{"sample": True}`` to export a sampling encoder.
     dynamic_batch : bool
         Leave the batch dimension of every input symbolic (default), so the program accepts
         any batch size; ``False`` fixes it to ``B``.

@@ -1,4 +1,4 @@
-"""Closed-form KL divergence between diagonal Gaussians (C-LOSS-5)."""
+"""Closed-form KL divergence between diagonal Gaussians."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Elementwise log-likelihood of data under a decoder's output (C-LOSS-3, C-LOSS-4)."""
+"""Elementwise log-likelihood of data under a decoder's output."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``LossResult``: what every ``compute_loss`` returns (C-LOSS-2)."""
+"""``LossResult``: what every ``compute_loss`` returns."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def check_sampled_reconstruction(
     x_hat: torch.Tensor,
     likelihood: LikelihoodType | str | Likelihood | None = None,
 ) -> None:
-    """Raise ``ValueError`` unless ``x_hat`` is ``[B, S, *x.shape[1:]]`` with ``S >= 1`` (C-VAE-7).
+    """Raise ``ValueError`` unless ``x_hat`` is ``[B, S, *x.shape[1:]]`` with ``S >= 1``.
 
     Dim 1 of ``x_hat`` is always the sample dimension; it is never guessed. When ``x_hat`` has
     one dimension too few the message suggests ``x_hat.unsqueeze(1)``. A ``likelihood`` whose

@@ -1,4 +1,4 @@
-"""The plain deterministic autoencoder (C-AE)."""
+"""The plain deterministic autoencoder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Output dataclasses of the deterministic autoencoders (C-AE-1)."""
+"""Output dataclasses of the deterministic autoencoders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Adaptive group VAE for weakly supervised pairs (Locatello et al., 2020) (C-ADA)."""
+"""Adaptive group VAE for weakly supervised pairs (Locatello et al., 2020)."""
 
 from __future__ import annotations
 
@@ -124,8 +124,8 @@ class AdaGVAE(nn.Module):
 
     Single inputs go through the inner VAE: :meth:`encode`, :meth:`decode`,
     :meth:`posterior`, :attr:`prior`, :attr:`likelihood`, :meth:`sample` and
-    :meth:`reconstruct` delegate to ``self.vae`` (C-ADA-1: ``model.vae.encode`` works the
-    same), so reports and other tools that take a VAE take an AdaGVAE too.
+    :meth:`reconstruct` delegate to ``self.vae`` (``model.vae.encode`` works the same),
+    so reports and other tools that take a VAE take an AdaGVAE too.
 
     Reference: F. Locatello, B. Poole, G. Raetsch, B. Schoelkopf, O. Bachem, M. Tschannen.
     *Weakly-Supervised Disentanglement Without Compromises.* ICML 2020.
@@ -182,7 +182,7 @@ class AdaGVAE(nn.Module):
         return self.vae.posterior(x)
 
     def encode(self, x: torch.Tensor, S: int = 1, sample: bool = False) -> VAEEncodeOutput:
-        """Single inputs through the inner VAE, no grad (C-BASE-3): ``self.vae.encode``."""
+        """Single inputs through the inner VAE, no grad: ``self.vae.encode``."""
         return self.vae.encode(x, S=S, sample=sample)
 
     def decode(self, z: torch.Tensor) -> VAEDecodeOutput:
@@ -242,7 +242,7 @@ class AdaGVAE(nn.Module):
         beta: float | torch.Tensor = 1,
         likelihood: LikelihoodType | str | Likelihood | None = None,
     ) -> LossResult:
-        """Sum of the two VAE objectives (C-VAE-6) on the adapted outputs.
+        """Sum of the two VAE objectives on the adapted outputs.
 
         ``likelihood=None`` uses the VAE's own likelihood (``"gaussian"`` by default).
         """

@@ -1,4 +1,4 @@
-"""Output dataclasses of the variational autoencoders (C-VAE-1, C-ADA-2)."""
+"""Output dataclasses of the variational autoencoders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The variational autoencoder (Kingma & Welling 2014) with a beta-weighted bound (C-VAE)."""
+"""The variational autoencoder (Kingma & Welling 2014) with a beta-weighted bound."""
 
 from __future__ import annotations
 
@@ -257,7 +257,7 @@ class VAE(BaseAutoencoder):
         return VAEDecodeOutput(x_hat=flat.reshape(batch, num_samples, *flat.shape[1:]))
 
     def _check_latent_shape(self, z: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``z`` is ``[B, S, latent_dim]`` (C-VAE-5)."""
+        """Raise ``ValueError`` unless ``z`` is ``[B, S, latent_dim]``."""
         if z.dim() != 3 or z.shape[-1] != self.latent_dim:
             raise ValueError(
                 f"z must have shape [B, S, D_z] with D_z = {self.latent_dim}, got "
@@ -309,7 +309,7 @@ class VAE(BaseAutoencoder):
     ) -> torch.Tensor:
         """Checked ``sum_features log p(x | z_s)`` for every sample, ``[B, S]``.
 
-        Checks the shapes of ``x_hat`` (C-VAE-7) and of ``mu, log_var`` and that the posterior
+        Checks the shapes of ``x_hat`` and of ``mu, log_var`` and that the posterior
         parameters are finite, then evaluates the likelihood (``None``: the model's).
         """
         spec = self.likelihood if likelihood is None else likelihood

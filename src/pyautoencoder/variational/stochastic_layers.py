@@ -1,4 +1,4 @@
-"""Sampling layers that turn encoder features into a posterior and its samples (C-FFG)."""
+"""Sampling layers that turn encoder features into a posterior and its samples."""
 
 from __future__ import annotations
 
