@@ -5,17 +5,30 @@ Two kinds of checks exist:
 * **Shape, type and argument checks** read only Python values and tensor metadata. They cost
   nothing on any device and are always on.
 * **Value checks** read tensor *values* (NaN/inf, a likelihood's support, ``beta`` given as a
-  tensor). On a GPU each one is a host synchronisation, so they can be switched off, in the
-  spirit of ``torch.distributions.Distribution.set_default_validate_args``:
+  tensor). On a GPU each read is a host synchronisation, so they can be switched off, in the
+  spirit of ``torch.distributions``' ``validate_args`` (per object) and
+  ``Distribution.set_default_validate_args`` (the default):
 
   >>> import pyautoencoder
-  >>> pyautoencoder.set_value_checks(False)       # globally
-  >>> with pyautoencoder.value_checks(False):     # or for a block
+  >>> pyautoencoder.set_value_checks(False)       # the default of every model
+  >>> with pyautoencoder.value_checks(False):     # the default, for a block
   ...     pass
+  >>> model.value_checks = False                  # one model (None: follow the default)
 
-Value checks are skipped automatically while ``torch.compile`` traces, so compiled models and
-losses have no graph break. Every check gathers its conditions into one tensor and reads it
-once, so a checked call costs one synchronisation, not one per tensor.
+Value checks are skipped while ``torch.compile`` traces, so compiled models and losses have no
+graph break.
+
+**One read per call.** A model's ``forward`` and ``compute_loss`` run in a *check scope*
+(:class:`ValueCheckScope`, entered by :class:`~pyautoencoder._base.BaseAutoencoder`): the value
+checks made inside it are recorded, not read, and settled when the outermost scope ends. The
+fast test of all of them is one small reduction per tensor (a sum: a finite sum proves every
+element finite; ``aminmax`` for an interval), stacked into one vector and compared with its
+bounds in one op, then read once. Only when that test fails do the exact per-argument tests
+run, in the order the checks were made, so the errors name the argument exactly as an
+immediate check would. A likelihood whose log-density is non-finite whenever ``x`` or
+``x_hat`` is (the unit Gaussian, the Bernoulli) vouches for both with its ``[B, S]``
+log-likelihood (:func:`vouch_finite`), so the full-size tensors are not summed again. Outside
+a scope (a loss function called directly) every check is settled at once, as before.
 """
 
 from __future__ import annotations
@@ -23,7 +36,9 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -31,7 +46,10 @@ _VALUE_CHECKS_ENABLED = True
 
 
 def set_value_checks(enabled: bool) -> None:
-    """Turn value checks (NaN/inf, likelihood support) on or off globally.
+    """Turn value checks (NaN/inf, likelihood support) on or off by default.
+
+    A model's own switch (``model.value_checks = True / False``) takes precedence; models
+    whose switch is ``None`` (the default) follow this one.
 
     Parameters
     ----------
@@ -45,16 +63,30 @@ def set_value_checks(enabled: bool) -> None:
     _VALUE_CHECKS_ENABLED = enabled
 
 
+class _Local(threading.local):
+    scope: ValueCheckScope | None = None
+
+
+_LOCAL = _Local()
+
+
 def value_checks_enabled() -> bool:
-    """Return whether value checks run (``False`` while ``torch.compile`` traces)."""
-    if not _VALUE_CHECKS_ENABLED:
+    """Return whether value checks run here and now.
+
+    ``False`` while ``torch.compile`` traces; inside a model's call the model's own switch (or
+    the enclosing scope's) when it is set, the default of :func:`set_value_checks` otherwise.
+    """
+    if torch.compiler.is_compiling():
         return False
-    return not torch.compiler.is_compiling()
+    scope = _LOCAL.scope
+    if scope is not None and scope.enabled is not None:
+        return scope.enabled
+    return _VALUE_CHECKS_ENABLED
 
 
 @contextlib.contextmanager
 def value_checks(enabled: bool) -> Iterator[None]:
-    """Context manager that sets value checks for a block and restores the previous state."""
+    """Context manager that sets the default for a block and restores the previous state."""
     global _VALUE_CHECKS_ENABLED
     previous = _VALUE_CHECKS_ENABLED
     set_value_checks(enabled)
@@ -64,19 +96,223 @@ def value_checks(enabled: bool) -> Iterator[None]:
         _VALUE_CHECKS_ENABLED = previous
 
 
+# ---------------------------------------------------------------------------- check scopes
+_Item = tuple[str, torch.Tensor, float, float]  # (kind, tensor, low, high)
+
+
+class _PendingChecks:
+    """Value checks recorded in a scope: fast items, exact tests in order, vouched tensors."""
+
+    __slots__ = ("exact", "items", "vouched")
+
+    def __init__(self) -> None:
+        self.items: list[_Item] = []
+        self.exact: list[Callable[[], None]] = []
+        self.vouched: list[torch.Tensor] = []
+
+    def settle(self) -> None:
+        """Read the fused fast test once; on failure run the exact tests in order."""
+        if not self.exact:
+            return
+        items, exact, vouched = self.items, self.exact, self.vouched
+        self.items, self.exact, self.vouched = [], [], []
+        if _fast_test_fails(items, vouched):
+            for test in exact:
+                test()
+
+    def settle_exact(self) -> None:
+        """Run every exact test (the error path: cost does not matter, messages do)."""
+        exact = self.exact
+        self.items, self.exact, self.vouched = [], [], []
+        for test in exact:
+            test()
+
+
+class ValueCheckScope:
+    """Where value checks are recorded and settled together: one read per outermost scope.
+
+    ``ValueCheckScope(enabled, batch=True)``: ``enabled`` is the scope's switch (``None``:
+    inherit the enclosing scope's, or the default). A batching scope records the checks made
+    inside it and settles them when it ends (or shares its enclosing batching scope's record,
+    so nested calls such as ``super().compute_loss`` add no read); a non-batching scope only
+    sets the switch (what :func:`pyautoencoder.training.fit` uses after its first batches,
+    instead of flipping the process-wide default). Scopes are per thread. When the block
+    raises, the recorded checks run exactly first, so a value error is reported (chained to
+    the original one) rather than whatever the bad value caused downstream.
+    """
+
+    __slots__ = ("_batch", "_owns", "_parent", "enabled", "pending")
+
+    def __init__(self, enabled: bool | None = None, batch: bool = True) -> None:
+        if enabled is not None and not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be a bool or None, got {type(enabled).__name__}")
+        self.enabled = enabled
+        self.pending: _PendingChecks | None = None
+        self._batch = batch
+        self._owns = False
+        self._parent: ValueCheckScope | None = None
+
+    def __enter__(self) -> ValueCheckScope:
+        parent = _LOCAL.scope
+        self._parent = parent
+        if parent is not None and self.enabled is None:
+            self.enabled = parent.enabled
+        if parent is not None and parent.pending is not None:
+            self.pending, self._owns = parent.pending, False  # the enclosing scope settles
+        elif self._batch:
+            self.pending, self._owns = _PendingChecks(), True
+        _LOCAL.scope = self
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        _LOCAL.scope = self._parent
+        if not self._owns or self.pending is None:
+            return
+        pending, self.pending = self.pending, None
+        if exc is None:
+            pending.settle()
+        elif isinstance(exc, Exception):
+            try:
+                pending.settle_exact()
+            except ValueError as value_error:
+                raise value_error from exc
+
+
+def enter_scope(enabled: bool | None, batch: bool = True) -> ValueCheckScope | None:
+    """Enter a :class:`ValueCheckScope` (``None`` while compiling); pair with :func:`exit_scope`.
+
+    The function form keeps the model wrappers free of a ``with`` block that ``torch.compile``
+    would have to trace.
+    """
+    if torch.compiler.is_compiling():
+        return None
+    scope = ValueCheckScope(enabled, batch)
+    scope.__enter__()
+    return scope
+
+
+def exit_scope(scope: ValueCheckScope | None, error: BaseException | None = None) -> None:
+    """Leave ``scope`` (settling its checks when it owns them); see :func:`enter_scope`."""
+    if scope is not None:
+        scope.__exit__(None if error is None else type(error), error, None)
+
+
+def _pending() -> _PendingChecks | None:
+    scope = _LOCAL.scope
+    return None if scope is None else scope.pending
+
+
+def settle_pending_checks() -> None:
+    """Settle the checks recorded so far in this thread's scope (before a value is read)."""
+    pending = _pending()
+    if pending is not None:
+        pending.settle()
+
+
+def _record(items: Sequence[_Item], exact: Callable[[], None]) -> None:
+    """Record a value check in the current scope, or settle it at once outside any scope."""
+    pending = _pending()
+    if pending is None:
+        pending = _PendingChecks()
+        pending.items.extend(items)
+        pending.exact.append(exact)
+        pending.settle()
+        return
+    pending.items.extend(items)
+    pending.exact.append(exact)
+
+
+def vouch_finite(witness: torch.Tensor, *covered: torch.Tensor) -> None:
+    """Declare that ``covered`` are all finite if ``witness`` is (a cheaper fast test).
+
+    For a computation that is non-finite wherever an input is, such as the unit-Gaussian and
+    Bernoulli log-likelihoods summed over features: ``witness`` ``[B, S]`` replaces the sums of
+    ``x`` and ``x_hat`` ``[B, S, ...]`` in the fused test. Does nothing outside a scope or
+    when value checks are off.
+    """
+    pending = _pending()
+    if pending is None or not value_checks_enabled():
+        return
+    pending.items.append(("finite", witness, 0.0, 0.0))
+    pending.vouched.extend(covered)
+
+
+_BOUNDS: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _bounds(
+    dtype: torch.dtype, device: torch.device, lows: tuple[float, ...], highs: tuple[float, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    key = (dtype, device, lows, highs)
+    cached = _BOUNDS.get(key)
+    if cached is None:
+        if len(_BOUNDS) > 256:
+            _BOUNDS.clear()
+        cached = (
+            torch.tensor(lows, dtype=dtype, device=device),
+            torch.tensor(highs, dtype=dtype, device=device),
+        )
+        _BOUNDS[key] = cached
+    return cached
+
+
+def _fast_test_fails(items: list[_Item], vouched: list[torch.Tensor]) -> bool:
+    """One fused test of every recorded item (one host read); ``True`` if inconclusive."""
+    # An interval with finite ends proves its tensor finite too.
+    ranged = [t for kind, t, low, high in items if kind == "range" and math.isfinite(low + high)]
+    groups: dict[
+        tuple[torch.dtype, torch.device], tuple[list[torch.Tensor], list[float], list[float]]
+    ] = {}
+    with torch.no_grad():
+        for kind, tensor, low, high in items:
+            if tensor.numel() == 0:
+                continue
+            values: tuple[torch.Tensor, ...]
+            if kind == "finite":
+                if any(tensor is t for t in vouched) or any(tensor is t for t in ranged):
+                    continue  # proven by a witness, or by the interval's bounds
+                values = (tensor.sum(),)
+                low, high = -math.inf, math.inf
+            elif kind == "range":
+                values = tuple(torch.aminmax(tensor))
+            else:  # "scalar": a 0-dim tensor itself
+                values = (tensor.reshape(()),)
+            if not tensor.is_floating_point():
+                values = tuple(v.double() for v in values)
+            dtype = values[0].dtype
+            group = groups.setdefault((dtype, values[0].device), ([], [], []))
+            finfo_max = torch.finfo(dtype).max
+            for i, value in enumerate(values):
+                group[0].append(value)
+                if kind == "range":  # (min, max): min >= low, max <= high
+                    group[1].append(low if i == 0 else -finfo_max)
+                    group[2].append(finfo_max if i == 0 else high)
+                else:  # finite and within [low, high]: inf fails <= finfo.max
+                    group[1].append(max(low, -finfo_max))
+                    group[2].append(min(high, finfo_max))
+        ok: torch.Tensor | None = None
+        for (dtype, device), (values_list, lows, highs) in groups.items():
+            low_t, high_t = _bounds(dtype, device, tuple(lows), tuple(highs))
+            stacked = torch.stack(values_list)
+            group_ok = ((stacked >= low_t) & (stacked <= high_t)).all()
+            ok = group_ok if ok is None else ok & group_ok.to(ok.device)
+    return ok is not None and not bool(ok)
+
+
+# ---------------------------------------------------------------------------- value checks
 def check_all_finite(**tensors: torch.Tensor) -> None:
     """Raise ``ValueError`` naming the first tensor that holds NaN or inf.
 
-    Reads the values once (one host sync) when they are finite and value checks are enabled;
-    otherwise free.
+    A value check: recorded in the current scope (one fused read per scope) or settled at once
+    outside any scope; free when value checks are off.
     """
-    if not value_checks_enabled() or not tensors:
+    if not tensors or not value_checks_enabled():
         return
-    # A finite sum proves every element finite (inf and NaN propagate): one pass per tensor.
-    # Only when a sum is not finite (bad values, or an overflow) are the elements tested.
-    sums_finite = torch.stack([torch.isfinite(t.sum()) for t in tensors.values()])
-    if bool(sums_finite.all()):
-        return
+    items = [("finite", t, 0.0, 0.0) for t in tensors.values()]
+    _record(items, lambda: _exact_all_finite(tensors))
+
+
+def _exact_all_finite(tensors: dict[str, torch.Tensor]) -> None:
     flags = torch.stack([torch.isfinite(t).all() for t in tensors.values()])
     if bool(flags.all()):
         return
@@ -92,14 +328,17 @@ def check_all_finite(**tensors: torch.Tensor) -> None:
 
 
 def check_in_closed_interval(name: str, tensor: torch.Tensor, low: float, high: float) -> None:
-    """Raise ``ValueError`` if any value of ``tensor`` lies outside ``[low, high]``."""
+    """Raise ``ValueError`` if any value of ``tensor`` lies outside ``[low, high]``.
+
+    NaN is not reported here (the finiteness check names it). Recorded like
+    :func:`check_all_finite`.
+    """
     if not value_checks_enabled() or tensor.numel() == 0:
         return
-    # One pass in the common case; NaN makes the bounds NaN and falls through to the exact
-    # test, which (as before) reports only values outside the interval, never NaN.
-    lowest, highest = torch.aminmax(tensor)
-    if bool((lowest >= low) & (highest <= high)):
-        return
+    _record([("range", tensor, low, high)], lambda: _exact_in_interval(name, tensor, low, high))
+
+
+def _exact_in_interval(name: str, tensor: torch.Tensor, low: float, high: float) -> None:
     outside = (tensor < low) | (tensor > high)
     if bool(outside.any()):
         count = int(outside.sum())
@@ -138,14 +377,19 @@ def check_weight(value: object, name: str = "beta") -> float | torch.Tensor:
     if isinstance(value, torch.Tensor):
         if value.dim() != 0:
             raise ValueError(f"{name} must be a scalar, got a tensor of shape {tuple(value.shape)}")
-        if value_checks_enabled() and not bool(torch.isfinite(value) & (value >= 0)):
-            raise ValueError(f"{name} must be finite and >= 0, got {float(value)}")
+        if value_checks_enabled():
+            _record([("scalar", value, 0.0, math.inf)], lambda: _exact_weight(name, value))
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number >= 0, got {type(value).__name__} {value!r}")
     if not math.isfinite(float(value)) or value < 0:
         raise ValueError(f"{name} must be finite and >= 0, got {value}")
     return float(value)
+
+
+def _exact_weight(name: str, value: torch.Tensor) -> None:
+    if not bool(torch.isfinite(value) & (value >= 0)):
+        raise ValueError(f"{name} must be finite and >= 0, got {float(value)}")
 
 
 def check_module(value: object, name: str) -> None:

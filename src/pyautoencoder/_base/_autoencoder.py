@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
+from .._validation import enter_scope, exit_scope
 from ._model_output import ModelOutput
 
 if TYPE_CHECKING:
@@ -34,6 +37,13 @@ class BaseAutoencoder(nn.Module, ABC):
     mode. ``load_state_dict`` works on an unbuilt model too: PyTorch's lazy-module load hook
     materialises lazy parameters from the loaded tensors.
 
+    **Value checks per model.** :attr:`value_checks` is this model's switch for the NaN/inf and
+    support checks of its ``forward`` and ``compute_loss`` (like ``validate_args`` of a
+    ``torch.distributions`` object): ``None`` (the default) follows
+    :func:`pyautoencoder.set_value_checks`. Every subclass's ``forward`` and ``compute_loss``
+    run in a :class:`~pyautoencoder._validation.ValueCheckScope`, so all the checks of one call
+    are settled together with one host read.
+
     :attr:`capabilities` declares what else a model offers, so that tools (the report, the
     command line) ask the model instead of guessing from its type or its methods.
     """
@@ -52,6 +62,29 @@ class BaseAutoencoder(nn.Module, ABC):
       a ``condition_dim`` attribute;
     * ``"codebook"``: discrete codes, ``encode(x).indices`` in ``[0, num_codes)``.
     """
+
+    _SCOPED_METHODS = ("forward", "compute_loss")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls._SCOPED_METHODS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_value_check_scoped", False):
+                setattr(cls, name, _in_value_check_scope(method))
+
+    @property
+    def value_checks(self) -> bool | None:
+        """This model's value-check switch: ``True``, ``False`` or ``None`` (the default's)."""
+        return self.__dict__.get("_value_checks")
+
+    @value_checks.setter
+    def value_checks(self, enabled: bool | None) -> None:
+        if enabled is not None and not isinstance(enabled, bool):
+            raise TypeError(
+                f"value_checks must be True, False or None (follow "
+                f"pyautoencoder.set_value_checks), got {type(enabled).__name__} {enabled!r}"
+            )
+        self.__dict__["_value_checks"] = enabled
 
     @abstractmethod
     def _encode(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> ModelOutput:
@@ -105,3 +138,23 @@ class BaseAutoencoder(nn.Module, ABC):
         finally:
             for module, was_training in modes:
                 module.training = was_training
+
+
+def _in_value_check_scope(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a model method so that it runs in a value-check scope with the model's switch."""
+
+    @functools.wraps(method)
+    def scoped(self: BaseAutoencoder, *args: Any, **kwargs: Any) -> Any:
+        scope = enter_scope(self.__dict__.get("_value_checks"))
+        if scope is None:  # compiling: no checks, nothing to enter
+            return method(self, *args, **kwargs)
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException as error:
+            exit_scope(scope, error)
+            raise
+        exit_scope(scope)
+        return result
+
+    scoped._value_check_scoped = True  # type: ignore[attr-defined]
+    return scoped

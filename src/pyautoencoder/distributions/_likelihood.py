@@ -23,7 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import check_all_finite, check_floating, check_in_closed_interval
+from .._validation import (
+    check_all_finite,
+    check_floating,
+    check_in_closed_interval,
+    vouch_finite,
+)
 
 
 class LikelihoodType(Enum):
@@ -66,6 +71,26 @@ class Likelihood(nn.Module):
 
     #: The registry name of the likelihood (set by :func:`register_likelihood`).
     name: str = ""
+
+    def propagates_non_finite(self) -> bool:
+        """Whether ``log_prob(x, x_hat)`` is non-finite wherever ``x`` or ``x_hat`` is.
+
+        Then a finite log-likelihood proves both inputs finite, and the value checks test the
+        reduced ``[B, S]`` term instead of the full-size tensors (one pass less each). ``False``
+        unless a likelihood states it (the built-in unit Gaussian and Bernoulli do, checked
+        element by element in ``tests/test_validation_fused.py``).
+        """
+        return False
+
+    def checked_log_prob_sum(
+        self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int
+    ) -> torch.Tensor:
+        """:meth:`validate`, then :meth:`log_prob_sum`, vouching for the inputs when it can."""
+        self.validate(x, x_hat)
+        result = self.log_prob_sum(x, x_hat, start_dim)
+        if self.propagates_non_finite():
+            vouch_finite(result, x, x_hat)
+        return result
 
     def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """Elementwise ``log p(x | x_hat)``, shape of ``x``."""
@@ -189,6 +214,10 @@ class UnitGaussianLikelihood(Likelihood):
     def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         return -0.5 * (x - x_hat).square()
 
+    def propagates_non_finite(self) -> bool:
+        # (x - x_hat)^2 is inf or NaN when either is: true for this class's own formula.
+        return type(self).log_prob is UnitGaussianLikelihood.log_prob
+
     def log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
         if type(self).log_prob is not UnitGaussianLikelihood.log_prob:  # a subclass's own
             return super().log_prob_sum(x, x_hat, start_dim)
@@ -206,6 +235,11 @@ class BernoulliLikelihood(Likelihood):
 
     def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         return -F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
+
+    def propagates_non_finite(self) -> bool:
+        # (1 - x) x_hat - log sigmoid(x_hat) is NaN or inf for an infinite or NaN logit or
+        # target (checked for every combination in tests/test_validation_fused.py).
+        return type(self).log_prob is BernoulliLikelihood.log_prob
 
     def log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
         if type(self).log_prob is not BernoulliLikelihood.log_prob:  # a subclass's own

@@ -27,6 +27,7 @@ from .._validation import (
     check_all_finite,
     check_floating,
     check_in_closed_interval,
+    settle_pending_checks,
     value_checks_enabled,
 )
 from ._likelihood import Likelihood, register_likelihood
@@ -317,6 +318,7 @@ class CategoricalLikelihood(Likelihood):
     def check_support(self, x: torch.Tensor) -> None:
         if not value_checks_enabled():
             return
+        settle_pending_checks()  # read now (gather needs valid indices): earlier checks first
         high = self.num_classes - 1
         bad = (x < 0) | (x > high)
         if x.is_floating_point():

@@ -14,11 +14,10 @@ a Monte Carlo estimate for the mixtures.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 import torch
@@ -51,14 +50,24 @@ class Prior(nn.Module, ABC):
     def distribution(self) -> D.Distribution:
         """``p(z)`` as a distribution with batch shape ``[]`` and event shape ``[D_z]``."""
 
+    @property
+    def validate_args(self) -> bool | None:
+        """``validate_args`` for the ``torch.distributions`` objects this prior builds.
+
+        ``False`` while value checks are off (or ``torch.compile`` traces): no host read per
+        constraint; ``None`` (torch's default) otherwise. Subclasses pass it to every
+        distribution they construct, e.g. ``D.Normal(loc, scale, validate_args=
+        self.validate_args)``; nothing process-wide is switched.
+        """
+        return None if value_checks_enabled() else False
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """``log p(z)`` for ``z [..., D_z]``, shape ``[...]``.
 
-        With value checks off, ``torch.distributions``' argument and sample validation (one host
-        read per constraint) is off too while the distribution is built and evaluated.
+        With value checks off, the distribution's sample validation is off too (and its
+        argument validation, for the built-in priors, which pass :attr:`validate_args`).
         """
-        with _torch_validation_follows_value_checks():
-            return self.distribution().log_prob(z)
+        return _unvalidated_if_unchecked(self.distribution()).log_prob(z)
 
     def sample(self, num_samples: int) -> torch.Tensor:
         """``num_samples`` draws ``[num_samples, D_z]`` (reparameterised where possible).
@@ -66,9 +75,8 @@ class Prior(nn.Module, ABC):
         Validation as in :meth:`log_prob`.
         """
         shape = torch.Size([check_positive_int(num_samples, "num_samples")])
-        with _torch_validation_follows_value_checks():
-            dist = self.distribution()
-            return dist.rsample(shape) if dist.has_rsample else dist.sample(shape)
+        dist = _unvalidated_if_unchecked(self.distribution())
+        return dist.rsample(shape) if dist.has_rsample else dist.sample(shape)
 
     def attach(self, encode_params: PosteriorParamsFn) -> None:
         """Receive the owning model's ``x -> (mu, log_var)`` map (unused by default)."""
@@ -80,18 +88,16 @@ class Prior(nn.Module, ABC):
         return f"latent_dim={self.latent_dim}"
 
 
-@contextlib.contextmanager
-def _torch_validation_follows_value_checks() -> Iterator[None]:
-    """Switch ``torch.distributions`` validation off for a block while value checks are off."""
-    if value_checks_enabled() or torch.compiler.is_compiling():
-        yield
-        return
-    previous = D.Distribution._validate_args
-    D.Distribution.set_default_validate_args(False)
-    try:
-        yield
-    finally:
-        D.Distribution.set_default_validate_args(previous)
+def _unvalidated_if_unchecked(dist: D.Distribution) -> D.Distribution:
+    """``dist`` with its own sample validation off while value checks are off.
+
+    Per object (``dist._validate_args``), like torch's ``validate_args=False``: a prior whose
+    ``distribution()`` ignores :attr:`Prior.validate_args` still reads no value in
+    ``log_prob``, and torch's process-wide default is never changed.
+    """
+    if not value_checks_enabled():
+        dist._validate_args = False
+    return dist
 
 
 _P = TypeVar("_P", bound=type[Prior])
@@ -165,7 +171,11 @@ class StandardNormalPrior(Prior):
 
     def distribution(self) -> D.Distribution:
         loc = cast(torch.Tensor, self.loc)
-        return D.Independent(D.Normal(loc, torch.ones_like(loc)), 1)
+        return D.Independent(
+            D.Normal(loc, torch.ones_like(loc), validate_args=self.validate_args),
+            1,
+            validate_args=self.validate_args,
+        )
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """``log N(z; 0, I) = -0.5 (sum_d z_d^2 + D_z log 2 pi)`` for ``z [..., D_z]``: ``[...]``.
@@ -196,14 +206,21 @@ class DiagonalGaussianPrior(Prior):
         self.log_var = nn.Parameter(torch.zeros(self.latent_dim))
 
     def distribution(self) -> D.Distribution:
-        return D.Independent(D.Normal(self.loc, torch.exp(0.5 * self.log_var)), 1)
+        checks = self.validate_args
+        scale = torch.exp(0.5 * self.log_var)
+        return D.Independent(
+            D.Normal(self.loc, scale, validate_args=checks), 1, validate_args=checks
+        )
 
 
 def _gaussian_mixture(
-    logits: torch.Tensor, loc: torch.Tensor, log_var: torch.Tensor
+    logits: torch.Tensor, loc: torch.Tensor, log_var: torch.Tensor, validate_args: bool | None
 ) -> D.Distribution:
-    components = D.Independent(D.Normal(loc, torch.exp(0.5 * log_var)), 1)  # batch [K]
-    return D.MixtureSameFamily(D.Categorical(logits=logits), components)
+    checks = validate_args
+    normal = D.Normal(loc, torch.exp(0.5 * log_var), validate_args=checks)
+    components = D.Independent(normal, 1, validate_args=checks)  # batch [K]
+    weights = D.Categorical(logits=logits, validate_args=checks)
+    return D.MixtureSameFamily(weights, components, validate_args=checks)
 
 
 @register_prior("mixture_of_gaussians")
@@ -231,7 +248,7 @@ class MixtureOfGaussiansPrior(Prior):
         self.logits = nn.Parameter(torch.zeros(self.num_components))
 
     def distribution(self) -> D.Distribution:
-        return _gaussian_mixture(self.logits, self.loc, self.log_var)
+        return _gaussian_mixture(self.logits, self.loc, self.log_var, self.validate_args)
 
     def extra_repr(self) -> str:
         return f"latent_dim={self.latent_dim}, num_components={self.num_components}"
@@ -319,7 +336,7 @@ class VampPrior(Prior):
                 "forward pass first, or give input_shape"
             )
         mu, log_var = self._encode_params(self.pseudo_inputs)  # [K, D_z] each
-        return _gaussian_mixture(torch.zeros_like(mu[:, 0]), mu, log_var)
+        return _gaussian_mixture(torch.zeros_like(mu[:, 0]), mu, log_var, self.validate_args)
 
     def _load_from_state_dict(
         self,

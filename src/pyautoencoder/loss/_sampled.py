@@ -82,5 +82,4 @@ def sampled_log_likelihood(
     x_rep = x.unsqueeze(1)  # [B, 1, ...], a view
     if x_hat.shape[1] != 1:  # a shape, not a value: compile-friendly
         x_rep = x_rep.expand(x.shape[0], x_hat.shape[1], *x.shape[1:])  # [B, S, ...], a view
-    model.validate(x_rep, x_hat)
-    return model.log_prob_sum(x_rep, x_hat, start_dim=2)  # [B, S]
+    return model.checked_log_prob_sum(x_rep, x_hat, start_dim=2)  # [B, S]

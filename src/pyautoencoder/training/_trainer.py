@@ -311,30 +311,35 @@ class Trainer:
         progress = Progress(
             cfg.progress if self.fabric.is_global_zero else False, self._total_steps, self.step
         )
-        checks_were_on = _validation._VALUE_CHECKS_ENABLED
         steps_this_call = 0
         status = "failed"
+        # After the first value_check_batches batches the run's value checks are off in this
+        # thread only (a scope, not the process-wide default); a model whose own switch is set
+        # (model.value_checks = True) keeps it.
+        self._unchecked: _validation.ValueCheckScope | None = None
         try:
             with interrupt_requests(self.request_stop):
                 self._module.train()
                 while not self._finished():
-                    steps_this_call = self._run_epoch(progress, steps_this_call, checks_were_on)
+                    steps_this_call = self._run_epoch(progress, steps_this_call)
                 self._finish(progress)
             status = "success"
         finally:
-            _validation.set_value_checks(checks_were_on)
+            if self._unchecked is not None:
+                self._unchecked.__exit__(None, None, None)
+                self._unchecked = None
             progress.close()
             log.close()
             for logger in self.fabric.loggers:  # flush and close (TensorBoard event files)
                 logger.finalize(status)
         return self._result(started)
 
-    def _run_epoch(self, progress: Progress, steps_this_call: int, checks_were_on: bool) -> int:
+    def _run_epoch(self, progress: Progress, steps_this_call: int) -> int:
         """Run (the rest of) the current epoch; returns the number of steps of this call."""
         exhausted = True
         for batch in self._train.epoch(self.epoch, self._batch_in_epoch):
-            if steps_this_call == self.config.value_check_batches and checks_were_on:
-                _validation.set_value_checks(False)
+            if steps_this_call == self.config.value_check_batches and self._unchecked is None:
+                self._unchecked = _validation.ValueCheckScope(False, batch=False).__enter__()
             self._train_step(batch)
             steps_this_call += 1
             progress.advance()

@@ -36,5 +36,4 @@ def reconstruction_log_likelihood(
             f"x_hat {tuple(x_hat.shape)}"
         )
     model = get_likelihood(likelihood)
-    model.validate(x, x_hat)
-    return model.log_prob_sum(x, x_hat, start_dim=1)  # [B]
+    return model.checked_log_prob_sum(x, x_hat, start_dim=1)  # [B]
