@@ -5,21 +5,18 @@ Parametrized over :func:`pyautoencoder.registry.list_models`, so a model registe
 :func:`pyautoencoder.nets.create_model` with a tiny MLP (input ``[1, 8, 8]``, ``D_z = 3``,
 hidden ``(16,)``). Model-specific tests (the formulas) live next to each model's own tests.
 
-Hooks a model class may define (documented in ``docs/nets.md``):
-
-* ``_example_inputs(self, x) -> (forward_args, loss_kwargs)``: extra positional arguments of
-  ``forward`` after ``x`` (e.g. CVAE's condition ``y``) and keyword arguments of
-  ``compute_loss``;
-* ``_example_config: ClassVar[dict]``: constructor keyword arguments for a tiny model;
-* ``_generic_test_skips: ClassVar[dict[str, str]]``: check name -> the reason the check does
-  not apply (shown in the skip message). Check names are the test names below without the
-  ``test_`` prefix.
+Per-model hints live here, in the tests, never on the model classes (a model's source holds
+no test code): ``TINY_CONFIGS`` (constructor arguments for a tiny model), ``EXAMPLE_INPUTS``
+(extra ``forward`` arguments and ``compute_loss`` keywords, e.g. CVAE's condition ``y``) and
+``SKIPS`` (check -> the reason it does not apply). Check names are the test names below
+without the ``test_`` prefix.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -37,20 +34,35 @@ HIDDEN = (16,)
 BATCH = 6
 
 
-#: Test-side constructor arguments for models whose defaults do not fit the tiny size
-#: (a TopK SAE's default ``k = 32`` exceeds ``D_z = 3`` latents). Merged over a class's
-#: ``_example_config``.
+#: Constructor arguments for models whose defaults do not fit the tiny size (a TopK SAE's
+#: default ``k = 32`` exceeds ``D_z = 3`` latents).
 TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "topk_sae": {"k": 2, "dead_after": 12},
     "batch_topk_sae": {"k": 2, "dead_after": 12},
 }
 
 
+ExampleInputs = Callable[[nn.Module, torch.Tensor], tuple[tuple[Any, ...], dict[str, Any]]]
+
+#: ``(model, x) -> (extra forward args, compute_loss kwargs)`` for models that need more than
+#: ``model(x)`` and ``model.compute_loss(x, output)``.
+EXAMPLE_INPUTS: dict[str, ExampleInputs] = {
+    # CVAE: class labels y = arange(B) % condition_dim
+    "cvae": lambda model, x: (
+        (torch.arange(x.shape[0], device=x.device) % model.condition_dim,),
+        {},
+    ),
+}
+
+#: model name -> {check name: the reason the check does not apply}.
+SKIPS: dict[str, dict[str, str]] = {}
+
+
 def build(name: str, seed: int = 0) -> nn.Module:
     """The tiny model ``name`` with parameters drawn from ``seed``."""
-    cls = get_model_entry(name).cls
+    get_model_entry(name)  # an unknown name fails here, with the registry's message
     torch.manual_seed(seed)
-    config = {**getattr(cls, "_example_config", {}), **TINY_CONFIGS.get(name, {})}
+    config = TINY_CONFIGS.get(name, {})
     return create_model(name, INPUT_SHAPE, LATENT_DIM, hidden=HIDDEN, **config)
 
 
@@ -63,11 +75,12 @@ def inputs(seed: int = 0, batch: int = BATCH) -> torch.Tensor:
 
 
 def example_call(model: nn.Module, x: torch.Tensor) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """``(extra forward args, compute_loss kwargs)`` from the model's hook, or none."""
-    hook = getattr(model, "_example_inputs", None)
+    """``(extra forward args, compute_loss kwargs)`` from ``EXAMPLE_INPUTS``, or none."""
+    names = [name for name in MODELS if get_model_entry(name).cls is type(model)]
+    hook = EXAMPLE_INPUTS.get(names[0]) if names else None
     if hook is None:
         return (), {}
-    args, loss_kwargs = hook(x)
+    args, loss_kwargs = hook(model, x)
     return tuple(args), dict(loss_kwargs)
 
 
@@ -78,7 +91,7 @@ def forward_and_loss(model: nn.Module, x: torch.Tensor) -> tuple[ModelOutput, Lo
 
 
 def skip_if_opted_out(name: str, check: str) -> None:
-    reason = getattr(get_model_entry(name).cls, "_generic_test_skips", {}).get(check)
+    reason = SKIPS.get(name, {}).get(check)
     if reason:
         pytest.skip(f"{name} opts out of {check}: {reason}")
 
@@ -206,22 +219,29 @@ def test_same_seed_gives_the_same_model_and_loss(name: str) -> None:
     assert not torch.equal(forward_and_loss(other, x)[1].objective.detach(), losses[0])
 
 
-def test_matrix_hooks_reach_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``_example_config`` reaches the constructor and ``_generic_test_skips`` skips a check."""
+def test_matrix_hints_reach_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TINY_CONFIGS`` reach the constructor and ``SKIPS`` skips a check."""
     from pyautoencoder import registry
     from pyautoencoder.vanilla import AE
 
-    class _HookedAE(AE):
-        _example_config: ClassVar[dict[str, Any]] = {"likelihood_name": "bernoulli"}
-        _generic_test_skips: ClassVar[dict[str, str]] = {"some_check": "does not apply"}
-
+    class _HintedAE(AE):
         def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood_name: str) -> None:
             super().__init__(encoder, decoder)
             self.likelihood_name = likelihood_name
 
-    entry = registry.ModelEntry("hooked_ae", _HookedAE, "code", None)
-    monkeypatch.setitem(registry._MODELS, "hooked_ae", entry)
-    assert build("hooked_ae").likelihood_name == "bernoulli"
+    entry = registry.ModelEntry("hinted_ae", _HintedAE, "code", None)
+    monkeypatch.setitem(registry._MODELS, "hinted_ae", entry)
+    monkeypatch.setitem(TINY_CONFIGS, "hinted_ae", {"likelihood_name": "bernoulli"})
+    monkeypatch.setitem(SKIPS, "hinted_ae", {"some_check": "does not apply"})
+    assert build("hinted_ae").likelihood_name == "bernoulli"
     with pytest.raises(pytest.skip.Exception, match="opts out of some_check: does not apply"):
-        skip_if_opted_out("hooked_ae", "some_check")
-    skip_if_opted_out("hooked_ae", "another_check")  # no skip
+        skip_if_opted_out("hinted_ae", "some_check")
+    skip_if_opted_out("hinted_ae", "another_check")  # no skip
+
+
+def test_no_model_class_carries_test_hints() -> None:
+    """Per-model test hints live in this file, not on the classes in ``src/``."""
+    for name in MODELS:
+        cls = get_model_entry(name).cls
+        for hook in ("_example_inputs", "_example_config", "_generic_test_skips"):
+            assert not hasattr(cls, hook), f"{cls.__name__}.{hook}: move it to tests/test_models.py"

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..distributions._posteriors import Posterior
+from ..objectives._base import Objective
 from ..registry import ModelEntry, get_model_entry
 from ._common import check_shape, check_size, check_sizes, make_activation, num_features
 from ._conv import ConvDecoder, ConvEncoder
@@ -195,7 +196,7 @@ def _json_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """``model_kwargs`` as JSON values (enums by value, tuples as lists), or ``None``."""
 
     def convert(value: Any) -> Any:
-        if isinstance(value, Posterior):  # posteriors write their own config
+        if isinstance(value, Posterior | Objective):  # these write their own config
             return value.config()
         if isinstance(value, enum.Enum):
             return convert(value.value)
@@ -205,9 +206,9 @@ def _json_kwargs(model_kwargs: dict[str, Any]) -> dict[str, Any] | None:
             return {str(key): convert(item) for key, item in value.items()}
         return value
 
-    converted = {key: convert(value) for key, value in model_kwargs.items()}
     try:
+        converted = {key: convert(value) for key, value in model_kwargs.items()}
         json.dumps(converted, allow_nan=False)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, NotImplementedError):  # an object without a JSON config
         return None
     return converted

@@ -124,12 +124,6 @@ class CVAE(VAE):
         check_module(conditioning, "conditioning")
         self.conditioning = conditioning
 
-    def _example_inputs(
-        self, x: torch.Tensor
-    ) -> tuple[tuple[torch.Tensor, ...], dict[str, object]]:
-        """Generic model tests (``tests/test_models.py``): labels ``y [B]`` for ``forward``."""
-        return (torch.arange(x.shape[0], device=x.device) % self.condition_dim,), {}
-
     def condition_vector(self, y: torch.Tensor, batch: int, dtype: torch.dtype) -> torch.Tensor:
         """Check ``y`` and return it as floats ``[batch, condition_dim]`` (labels one-hot)."""
         check_tensor(y, "y")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import distributions as D
@@ -119,8 +119,9 @@ class VAE(BaseAutoencoder):
         :class:`~pyautoencoder.distributions.Posterior` such as
         ``InverseAutoregressiveFlow(num_flows=4)``. Held as ``latent_posterior``; it starts from
         the sampling layer's ``mu, log_var`` (the diagonal posterior adds no parameters).
-    objective : Objective, optional
-        What ``compute_loss`` returns (default ``ELBO()``), e.g.
+    objective : Objective or dict, optional
+        What ``compute_loss`` returns (default ``ELBO()``; a dict is an objective's
+        :meth:`~pyautoencoder.objectives.Objective.config`), e.g.
         ``ImportanceWeightedBound(50)`` or ``ELBO() + DIPPenalty("ii", 10.0)``. Its
         ``num_samples`` is how many samples ``forward(x)`` draws by default.
     """
@@ -137,7 +138,7 @@ class VAE(BaseAutoencoder):
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         free_bits: float | None = None,
         kl_estimator: KLEstimator = "auto",
-        objective: Objective | None = None,
+        objective: Objective | dict[str, Any] | None = None,
         posterior: str | Posterior | None = None,
     ) -> None:
         super().__init__()
@@ -329,8 +330,12 @@ class VAE(BaseAutoencoder):
         return self.reconstruction_log_prob(x, output, likelihood), self.kl_per_dim(output)
 
 
-def _resolve_objective(objective: Objective | None, free_bits: float | None) -> Objective:
-    """The model's objective: ``objective``, or ``ELBO(free_bits=free_bits)`` when ``None``."""
+def _resolve_objective(
+    objective: Objective | dict[str, Any] | None, free_bits: float | None
+) -> Objective:
+    """The model's objective: ``objective`` (or its config), or ``ELBO(free_bits)`` for ``None``."""
+    if isinstance(objective, dict):  # a config, as written by save_pretrained
+        objective = Objective.from_config(objective)
     if objective is None:
         if free_bits is not None:
             free_bits = float(check_weight(free_bits, "free_bits"))
