@@ -223,3 +223,28 @@ def test_a_training_checkpoint_folder_is_a_pretrained_folder(tmp_path: Path) -> 
     loaded = from_pretrained(folder)
     x = torch.rand(2, 1, 4, 4)
     torch.testing.assert_close(_outputs(loaded, x), _outputs(model, x), rtol=0, atol=0)
+
+
+def test_config_keys_that_create_model_does_not_take_are_refused(saved: Path) -> None:
+    """A model option beside the create_model arguments (not in model_kwargs) is refused."""
+    _edit_config(saved, free_bits=0.5)
+    with pytest.raises(
+        PretrainedError, match=r"unknown key\(s\) 'free_bits'.*model_kwargs"
+    ) as error:
+        from_pretrained(saved)
+    _assert_one_line(error, "config.json")
+
+
+def test_a_run_folder_loads_its_latest_checkpoint(tmp_path: Path) -> None:
+    from pyautoencoder.training import fit
+
+    torch.manual_seed(0)
+    model = create_model("vae", (6,), 2, hidden=(8,))
+    x = torch.rand(32, 6)
+    fit(model, x, epochs=2, batch_size=16, out_dir=tmp_path / "run", progress=False, loggers=False)
+    loaded = from_pretrained(tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() == "step-00000004"
+    torch.testing.assert_close(_outputs(loaded, x), _outputs(model, x), rtol=0, atol=0)
+    torch.testing.assert_close(
+        _outputs(from_pretrained(tmp_path / "run" / "checkpoints"), x), _outputs(model, x)
+    )

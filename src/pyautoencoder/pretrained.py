@@ -215,14 +215,56 @@ def load_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> nn.M
     return model
 
 
+def _resolve_run_folder(folder: Path) -> Path:
+    """A training run folder (or its ``checkpoints/``) as its latest checkpoint folder.
+
+    Checkpoints written by :func:`~pyautoencoder.training.fit` (``out_dir``) and by the
+    ``pyautoencoder`` command are pretrained folders; a run folder holds them under
+    ``checkpoints/`` with a ``latest`` pointer. Any other folder is returned unchanged.
+    """
+    if (folder / CONFIG_FILE).exists() or not any(
+        (root / "latest").is_file() for root in (folder, folder / "checkpoints")
+    ):
+        return folder
+    from .training._checkpoint import CheckpointError, find_checkpoint
+
+    try:
+        return find_checkpoint(folder)
+    except CheckpointError as error:
+        raise PretrainedError(f"{folder}: {_one_line(error)}") from error
+
+
+def _check_model_keys(arguments: dict[str, Any], create_model: Any, path: Path) -> None:
+    """Refuse keys of ``"model"`` that are not named parameters of ``create_model``.
+
+    ``create_model`` forwards unknown keywords to the model's constructor, so without this a
+    key such as ``"free_bits": 0.5`` placed (or tampered) beside ``name`` would change the
+    model silently; ``save_pretrained`` writes model options under ``"model_kwargs"`` only.
+    """
+    import inspect
+
+    parameters = inspect.signature(create_model).parameters.values()
+    known = {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    unknown = sorted(set(arguments) - known)
+    if unknown:
+        raise PretrainedError(
+            f"{path}: unknown key(s) {', '.join(map(repr, unknown))} in 'model'; it takes "
+            f"{', '.join(sorted(known | {'model_kwargs'}))} (model options go under "
+            "'model_kwargs')"
+        )
+
+
 def from_pretrained(
     directory: str | os.PathLike[str], device: str | torch.device | None = None
 ) -> nn.Module:
     """Rebuild a model saved by :func:`save_pretrained` and load its weights (strict).
 
-    The model is rebuilt with :func:`~pyautoencoder.nets.create_model` from the arguments in
-    ``config.json``, receives the weights of ``model.safetensors``, is moved to ``device``
-    (when given) and put in eval mode.
+    ``directory`` is a folder written by :func:`save_pretrained`, a training checkpoint, or a
+    run folder (``fit(out_dir=...)``, ``pyautoencoder train``): then its latest checkpoint
+    (``checkpoints/latest``) is loaded. The model is rebuilt with
+    :func:`~pyautoencoder.nets.create_model` from the arguments in ``config.json``, receives
+    the weights of ``model.safetensors``, is moved to ``device`` (when given) and put in eval
+    mode.
 
     Raises
     ------
@@ -235,7 +277,7 @@ def from_pretrained(
     """
     from .nets._factory import create_model
 
-    folder = Path(directory)
+    folder = _resolve_run_folder(Path(directory))
     config = read_pretrained_config(folder)
     path = folder / CONFIG_FILE
     spec = config.get("model")
@@ -248,6 +290,7 @@ def from_pretrained(
     model_kwargs = arguments.pop("model_kwargs", None) or {}
     if not isinstance(model_kwargs, dict):
         raise PretrainedError(f"{path}: model_kwargs must be an object, got {model_kwargs!r}")
+    _check_model_keys(arguments, create_model, path)
     try:
         model = create_model(**arguments, **model_kwargs)
     except (TypeError, ValueError) as error:

@@ -184,3 +184,19 @@ def test_priors_follow_the_model_dtype() -> None:
         prior = get_prior(name, 3).double()
         assert prior.sample(4).dtype == torch.float64
         assert prior.sample(4).shape == (4, 3)
+
+
+def test_vamp_prior_input_shape_is_checked_against_the_data() -> None:
+    """A wrong ``input_shape`` fails at build with both shapes named, not in the KL's matmul."""
+    model = _vamp_vae(input_shape=(7,))
+    with pytest.raises(
+        ValueError, match=r"input_shape \(7,\).*one example \(5,\).*input_shape=\(5,\)"
+    ):
+        model.build(torch.randn(3, 5))
+    built = _vamp_vae()
+    built.build(torch.randn(3, 5))
+    with pytest.raises(ValueError, match=r"input_shape \(5,\)"):
+        built(torch.randn(3, 6))
+    right = _vamp_vae(input_shape=(5,))
+    right.build(torch.randn(3, 5))  # the matching shape builds
+    assert right.latent_prior.pseudo_inputs.shape == (4, 5)

@@ -143,3 +143,11 @@ def test_bad_arguments() -> None:
 def test_registered_for_the_generic_factory() -> None:
     entry = get_model_entry("contractive_ae")
     assert entry.cls is ContractiveAE and entry.latent == "code" and entry.latent_arg is None
+
+
+@pytest.mark.parametrize("activation", [nn.Sigmoid, nn.Tanh], ids=["sigmoid_layer", "autograd"])
+def test_an_empty_batch_is_a_value_error(activation: type[nn.Module]) -> None:
+    """docs/design.md: an empty batch (B = 0) gets a ValueError, not a reshape RuntimeError."""
+    model = ContractiveAE(nn.Sequential(nn.Linear(4, 3), activation()), nn.Linear(3, 4))
+    with pytest.raises(ValueError, match=r"at least one example.*\(0, 4\)"):
+        model(torch.zeros(0, 4))

@@ -364,3 +364,10 @@ def test_adagvae_compiles_without_graph_breaks() -> None:
     torch.manual_seed(1)
     torch.testing.assert_close(got, step(x1, x2))
     torch._dynamo.reset()
+
+
+def test_adagvae_pairs_with_different_example_shapes_are_refused() -> None:
+    """x1 [B, 6] with x2 [B, 5] fails before the encoder, naming both shapes."""
+    model, x1, _ = _built()
+    with pytest.raises(ValueError, match=r"examples of one shape.*\(4, 6\).*\(4, 5\)"):
+        model((x1, torch.randn(4, 5)))

@@ -321,8 +321,25 @@ class VampPrior(Prior):
         self._encode_params = encode_params
 
     def prepare(self, x: torch.Tensor) -> None:
+        """Create the pseudo-inputs from the first batch, or check ``x`` against them.
+
+        Raises
+        ------
+        ValueError
+            When one example of ``x`` (``x.shape[1:]``) is not shaped like a pseudo-input
+            (``input_shape``): the encoder would meet two input sizes.
+        """
         if not self.is_materialized():
             self._materialize(tuple(x.shape[1:]), like=x)
+            return
+        expected = tuple(self.pseudo_inputs.shape[1:])
+        example = tuple(x.shape[1:])
+        if example != expected:
+            raise ValueError(
+                f"VampPrior: input_shape {expected} (one pseudo-input) does not match the data: "
+                f"x has shape {tuple(x.shape)}, one example {example}; give "
+                f"input_shape={example}, or leave input_shape out to take it from the first batch"
+            )
 
     def distribution(self) -> D.Distribution:
         if self._encode_params is None:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .._base import ModelOutput
-from .._validation import check_weight
+from .._validation import check_nonempty_batch, check_weight
 from ..loss._result import LossResult
 from ..registry import register_model
 from ._jacobian import jacobian_frobenius_sq
@@ -114,7 +114,11 @@ class ContractiveAE(LikelihoodAE):
         self.jacobian: JacobianMethod = jacobian
 
     def code_and_jacobian(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``z`` and ``||d z / d x||_F^2`` per example ``[B]`` (the method chosen at init)."""
+        """``z`` and ``||d z / d x||_F^2`` per example ``[B]`` (the method chosen at init).
+
+        Raises ``ValueError`` for an empty batch (``B = 0``) before the encoder runs.
+        """
+        check_nonempty_batch(x)
         linear = None if self.jacobian == "autograd" else _sigmoid_layer_linear(self.encoder)
         if linear is None:
             z, norm = jacobian_frobenius_sq(self.encoder, x, mode="reverse")

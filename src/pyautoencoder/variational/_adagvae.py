@@ -30,6 +30,12 @@ def _unpack_pair(x: object) -> tuple[torch.Tensor, torch.Tensor]:
             "x1 and x2 must have the same batch size, got shapes "
             f"{tuple(x1.shape)} and {tuple(x2.shape)}"
         )
+    if x1.shape[1:] != x2.shape[1:]:
+        raise ValueError(
+            "x1 and x2 must hold examples of one shape (two views of the same kind of data), "
+            f"got x1 {tuple(x1.shape)} (examples {tuple(x1.shape[1:])}) and x2 "
+            f"{tuple(x2.shape)} (examples {tuple(x2.shape[1:])})"
+        )
     return x1, x2
 
 
