@@ -39,6 +39,7 @@ PUBLIC_MODULES = [
     "pyautoencoder.nets",
     "pyautoencoder.data",
     "pyautoencoder.evaluation",
+    "pyautoencoder.samplers",
     "pyautoencoder.training",
     "pyautoencoder.report",
     "pyautoencoder.lightning",

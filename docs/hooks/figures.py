@@ -41,6 +41,7 @@ FIGURE_EXAMPLES: dict[str, list[str]] = {
     "vqvae_tokenizer.py": ["--data", "digits", "--epochs", "10"],
     "denoising_ae.py": ["--data", "digits"],
     "plot_reconstructions.py": [],
+    "fitted_samplers.py": ["--data", "digits"],
 }
 
 

@@ -32,6 +32,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "beta_vae_shapes.py": ["--epochs", "2"],
     "fit_beta_warmup.py": [*DIGITS, "--epochs", "2", "--warmup-epochs", "1"],
     "checkpoint_resume.py": [*DIGITS, "--epochs", "1"],
+    "fitted_samplers.py": [*DIGITS, "--epochs", "3", "--fit-steps", "50"],
 }
 
 
@@ -93,6 +94,15 @@ def check_resume(stdout: str, out: Path) -> None:
     assert (checkpoint / "latest").read_text().strip() == f"step-{int(last):08d}"
 
 
+def check_samplers(stdout: str, out: Path) -> None:
+    (prior,) = numbers(r"prior: MMD\^2 = (\S+)", stdout)
+    (mixture,) = numbers(r"gmm:10: MMD\^2 = (\S+)", stdout)
+    numbers(r"maf: MMD\^2 = (\S+)", stdout)
+    numbers(r"two-stage: MMD\^2 = (\S+)", stdout)
+    assert mixture < prior, "the fitted mixture must be closer to the held-out codes than the prior"
+    assert (out / "fitted_samplers.png").stat().st_size > 1000
+
+
 CHECKS: dict[str, Callable[[str, Path], None]] = {
     "plot_reconstructions.py": check_reconstructions,
     "iwae_bounds.py": check_iwae,
@@ -101,6 +111,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "beta_vae_shapes.py": check_beta_vae,
     "fit_beta_warmup.py": check_warmup,
     "checkpoint_resume.py": check_resume,
+    "fitted_samplers.py": check_samplers,
 }
 
 
