@@ -200,3 +200,26 @@ def test_bad_quantizer_specs_are_one_line_errors(
 ) -> None:
     assert _train(model, tiny_data, tmp_path, "--quantizer", spec) == 2
     _one_line_error(capsys, fragment)
+
+
+@pytest.mark.slow
+def test_train_prior_then_sample_and_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    images = np.random.default_rng(0).random((60, 1, 4, 4), dtype=np.float32)
+    np.save(tmp_path / "img.npy", images)
+    data = tmp_path / "img.npy"
+    assert _train("vqvae", data, tmp_path, "--quantizer", "rvq:2", "--set", "num_codes=8") == 0
+    run = str(tmp_path / "run")
+    assert main(["sample", run, "-n", "4", "-o", str(tmp_path / "s.png")]) == 2
+    _one_line_error(capsys, "no prior over its codes yet", f"pyautoencoder train-prior {run}")
+    prior_args = ["--epochs", "2", "--dim", "16", "--heads", "2", "--depth", "1", "--quiet"]
+    assert main(["train-prior", run, *prior_args]) == 0
+    out = capsys.readouterr().out
+    assert "bits per code (uniform: 3.000)" in out
+    saved = json.loads((tmp_path / "run" / "prior" / "config.json").read_text())
+    assert saved["prior"]["index_shape"] == [2] and saved["held_out_bits_per_code"] > 0
+    assert main(["sample", run, "-n", "4", "-o", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 100
+    assert main(["report", run, "--num-samples", "2"]) == 0
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "draws from the code prior" in html
+    assert main(["train-prior", str(tmp_path)]) == 2  # not a run folder

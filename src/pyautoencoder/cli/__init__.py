@@ -1,7 +1,7 @@
 """The ``pyautoencoder`` command (also ``python -m pyautoencoder``).
 
-Subcommands: ``demo``, ``train``, ``evaluate``, ``sample``, ``report``, ``models``; ``--help`` on
-each.
+Subcommands: ``demo``, ``train``, ``evaluate``, ``train-prior``, ``sample``, ``report``,
+``models``; ``--help`` on each.
 User errors (unknown names, missing files, corrupted or incompatible checkpoints) print one
 line on stderr and exit with code 2.
 """
@@ -235,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--num-samples", type=int, default=100, help="importance samples K")
     evaluate.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     evaluate.set_defaults(handler="_commands:cmd_evaluate")
+
+    from ._prior import add_parser as add_train_prior
+
+    add_train_prior(commands)
 
     sample = commands.add_parser(
         "sample", help="draw samples from the prior as a PNG grid", description="Draw samples."

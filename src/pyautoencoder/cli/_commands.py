@@ -360,6 +360,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     _, spec, model, _ = load_run(args.run)
     if not callable(getattr(model, "sample", None)):
         raise CLIError(f"model {spec.model!r} has no prior to sample from")
+    if hasattr(model, "code_prior") and model.code_prior is None:
+        raise CLIError(
+            f"run {args.run} has no prior over its codes yet; train one with: "
+            f"pyautoencoder train-prior {args.run}"
+        )
     shape = _views.image_shape(tuple(spec.input_shape))
     if shape is None:
         raise CLIError(f"samples of shape {spec.input_shape} cannot be drawn as images")

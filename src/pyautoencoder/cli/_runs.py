@@ -228,5 +228,8 @@ def load_run(run: str | Path) -> tuple[Path, RunSpec, nn.Module, Path]:
     checkpoint = find_checkpoint(run_dir)
     model = build_model(spec)
     load_weights(model, checkpoint / "model.safetensors")
+    from ._prior import attach_saved_prior
+
+    attach_saved_prior(model, run_dir)  # a quantized run's code prior (train-prior), if any
     model.eval()
     return run_dir, spec, model, checkpoint

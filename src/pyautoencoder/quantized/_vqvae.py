@@ -15,6 +15,7 @@ from ..loss._result import LossResult
 from ..registry import register_model
 from ..vanilla._reconstruction import reconstruction_log_likelihood
 from ._helpers import renamed_weight
+from ._prior import CodePrior
 from ._protocol import Quantizer, QuantizerOutput
 from ._specs import quantizer_from_spec
 from ._vector_quantizer import VectorQuantizer
@@ -127,7 +128,7 @@ class VQVAE(BaseAutoencoder):
         Used when ``compute_loss`` gets none (default ``"gaussian"``).
     """
 
-    capabilities: ClassVar[frozenset[str]] = frozenset({"codebook"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"codebook", "prior_sampling"})
 
     def __init__(
         self,
@@ -167,6 +168,7 @@ class VQVAE(BaseAutoencoder):
         }
         self.quantizer: Quantizer = self._make_quantizer(quantizer, num_codes, code_dim, options)
         self.likelihood = get_likelihood(likelihood)
+        self.code_prior: CodePrior | None = None
 
     @staticmethod
     def _make_quantizer(
@@ -262,6 +264,26 @@ class VQVAE(BaseAutoencoder):
             z_e=z_e,
             quantization=quantization,
         )
+
+    def sample(self, num_samples: int, temperature: float = 1.0) -> torch.Tensor:
+        """Decoder outputs ``[N, ...]`` for index grids drawn from the attached code prior.
+
+        Needs ``self.code_prior`` (a trained :class:`~pyautoencoder.quantized.CodePrior`,
+        attached by :func:`~pyautoencoder.quantized.train_code_prior` or by assignment).
+
+        Raises
+        ------
+        RuntimeError
+            When no code prior is attached.
+        """
+        if self.code_prior is None:
+            raise RuntimeError(
+                f"{type(self).__name__} has no prior over its discrete codes yet: train one "
+                "with 'pyautoencoder train-prior RUN' or quantized.train_code_prior(model, x)"
+            )
+        with torch.no_grad():
+            indices = self.code_prior.sample(num_samples, temperature=temperature)
+            return self._decode(indices).x_hat
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decoder output for the quantised code of ``x`` (no grad, no codebook update)."""

@@ -96,7 +96,12 @@ def _reconstructions(inputs: _Inputs) -> tuple[bytes, str]:
 def _samples(inputs: _Inputs) -> tuple[bytes, str]:
     drawn = _views.sample_prior(inputs.model, inputs.num_samples)
     png = _figures.grid_png(inputs.images(drawn), cols=8)
-    source = "a fitted code density" if "code" in _views.capabilities(inputs.model) else "the prior"
+    declared = _views.capabilities(inputs.model)
+    source = "the prior"
+    if "code" in declared:
+        source = "a fitted code density"
+    elif "codebook" in declared:
+        source = "the code prior (index grids drawn autoregressively)"
     return png, f"{inputs.num_samples} draws from {source}, decoded."
 
 
