@@ -94,6 +94,7 @@ def test_set_values_are_typed_from_the_signature() -> None:
         ("vqvae", "ema=maybe", ["expects bool"]),
         ("vae", "likelihood=gaussian", ["set by --likelihood"]),
         ("vae", "latent_dim=4", ["set by --latent-dim"]),
+        ("vae", "posterior=iaf:2", ["set by --posterior"]),
         ("cvae", "conditioning=none", ["an object; set it from Python"]),
         ("vae", "free_bits", ["--set expects key=value"]),
         ("ae", "anything=1", ["model 'ae' has no option 'anything'"]),

@@ -7,8 +7,9 @@ models --details NAME``) and :func:`parse_set` turns ``--set key=value`` into co
 arguments of the right type, or a one-line error with a did-you-mean.
 
 Arguments the command sets itself are not options: the networks, the latent size
-(``--latent-dim``), the likelihood (``--likelihood``), the KL weight (``--beta``), the number of
-classes of a conditional model (from the labels) are given by their own flags. The training-set
+(``--latent-dim``), the likelihood (``--likelihood``), the KL weight (``--beta``), the posterior
+(``--posterior``) and the number of classes of a conditional model (from the labels) have their
+own flags. The training-set
 size of a model that declares it needs one (``dataset_size_arg`` in the registry) is filled in
 from the data but may be overridden.
 """
@@ -33,6 +34,7 @@ OptionValue = str | int | float | bool | None
 _FLAGS = {
     "likelihood": "--likelihood",
     "beta": "--beta",
+    "posterior": "--posterior",
     "condition_dim": "the labels of --data",
 }
 _NETWORKS = ("encoder", "decoder")
