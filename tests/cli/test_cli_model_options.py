@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from cli_helpers import FAST
 
-from pyautoencoder.cli import main
+from pyautoencoder.cli import main, model_names_in_source
 from pyautoencoder.cli._options import model_options, parse_set
 from pyautoencoder.cli._runs import load_run
 from pyautoencoder.registry import get_model_entry, list_models
@@ -150,6 +150,10 @@ def test_train_help_lists_models_and_shows_defaults(capsys: pytest.CaptureFixtur
     for fragment in ("passes over the training data (20)", "batch size per device (128)"):
         assert fragment in text
     assert "latent size D_z (8)" in text and "Adam step size (0.001)" in text
+
+
+def test_help_reads_the_model_names_from_the_source_without_importing_them() -> None:
+    assert model_names_in_source() == list_models()
 
 
 def test_a_set_mistake_in_a_process_is_one_line_exit_2(tmp_path: Path) -> None:
