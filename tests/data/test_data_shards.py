@@ -168,3 +168,15 @@ def test_fit_trains_on_shards(tmp_path: Path) -> None:
     result = fit(TopKSAE(6, 8, k=2), shards, epochs=2, batch_size=16, out_dir=None)
     assert result.steps == 8
     assert np.isfinite(result.train_metrics["loss"])
+
+
+def test_holdout_splits_off_the_last_examples_without_overlap(tmp_path: Path) -> None:
+    write_shards(tmp_path, [10, 10, 5])
+    shards = array_shards(str(tmp_path / "*.npy"), block_size=3)
+    train, held_out = shards.holdout(8)
+    assert len(train) == 17 and held_out.shape == (8, 3)
+    torch.testing.assert_close(held_out[:, 0], torch.arange(17.0, 25.0))
+    assert sorted(ids(list(train.batches(4, seed=2)))) == list(range(17))
+    torch.testing.assert_close(train.read(12, 17)[:, 0], torch.arange(12.0, 17.0))
+    with pytest.raises(ValueError, match="nothing would be left"):
+        shards.holdout(25)

@@ -48,7 +48,7 @@ def test_the_auxiliary_term_trains_the_gate_but_not_the_decoder() -> None:
     gate, magnitude = model.gate_and_magnitude(x, model.dictionary())
     zeros = torch.zeros_like(gate)
     output = GatedOutput(
-        x_hat=model.reconstruct(zeros, model.W_dec.detach()),
+        x_hat=model.decode_linear(zeros, model.W_dec.detach()),
         z=zeros,
         pre_activations=gate,
         magnitudes=magnitude,

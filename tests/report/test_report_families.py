@@ -177,7 +177,8 @@ def test_every_model_declares_capabilities_it_has() -> None:
     x, _ = _data(6)
     for name in list_models():
         declared = get_model_entry(name).cls.capabilities  # type: ignore[attr-defined]
-        assert declared <= {"code", "posterior", "prior_sampling", "conditional", "codebook"}
+        known = {"code", "posterior", "prior_sampling", "conditional", "codebook", "sparse_code"}
+        assert declared <= known
         model = _model(name).eval()
         if "posterior" in declared and "conditional" not in declared:
             assert model.posterior(x).mean.shape == (6, 2)  # type: ignore[operator]
@@ -187,6 +188,39 @@ def test_every_model_declares_capabilities_it_has() -> None:
             assert model.encode(x).indices.max() < model.num_codes  # type: ignore[operator]
         if "conditional" in declared:
             assert model.condition_dim == 3  # type: ignore[attr-defined]
+        if "sparse_code" in declared:
+            assert model(x).z.shape == (6, 2)
+
+
+def test_sparse_autoencoders_get_a_feature_density_figure_and_l0_fvu_curves() -> None:
+    figures = _figures_of("topk_sae")
+    assert "feature_density" in _drawn(figures)
+    assert "Feature density on the 24 held-out examples" in figures["feature_density"].caption
+    assert "sparse and overcomplete" in figures["latent_pca"].note
+    events = [{"event": "train", "step": 1, "loss": 0.5, "mse": 0.4, "l0": 3.0, "fvu": 0.2}]
+    panels = {key: units for key, _, units in _figures._panels(events)}
+    assert panels == {
+        "loss": "squared error + weighted penalties",
+        "l0": "latents",
+        "fvu": "share of the data's variance",
+    }
+    assert _figures.curves_png(events)[:4] == b"\x89PNG"
+
+
+def test_sparse_metric_rows_and_their_note() -> None:
+    metrics = {
+        "loss": 0.6,
+        "reconstruction_error": 0.3,
+        "l0": 4.0,
+        "fvu": 0.5,
+        "dead_fraction": 0.0,
+    }
+    rows = dict(metric_rows(metrics, num_samples=5))
+    assert rows["held-out L0 (active latents per example)"] == 4.0
+    assert rows["held-out fraction of variance unexplained"] == 0.5
+    assert rows["latents never active on held-out data (share)"] == 0.0
+    notes = " ".join(metric_notes(metrics, list(rows.items())))
+    assert "mean number of non-zero latents per example" in notes
 
 
 @pytest.mark.slow

@@ -60,7 +60,9 @@ class BaseAutoencoder(nn.Module, ABC):
     * ``"conditional"``: ``forward``, ``posterior``, ``reconstruct``, ``decode`` and ``sample``
       also take a condition ``y`` (integer labels in ``[0, condition_dim)``), and the model has
       a ``condition_dim`` attribute;
-    * ``"codebook"``: discrete codes, ``encode(x).indices`` in ``[0, num_codes)``.
+    * ``"codebook"``: discrete codes, ``encode(x).indices`` in ``[0, num_codes)``;
+    * ``"sparse_code"``: ``model(x).z`` is a sparse, overcomplete code ``[B, M]`` over a
+      dictionary (the sparse autoencoders of :mod:`pyautoencoder.dictionary`).
     """
 
     _SCOPED_METHODS = ("forward", "compute_loss")

@@ -90,9 +90,11 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     group = parser.add_argument_group("model and training")
     group.add_argument(
         "--latent-dim",
+        "--num-latents",
         type=int,
         default=8 if demo else None,
-        help=f"latent size D_z ({_default('latent_dim', demo, 8)})",
+        help=f"latent size D_z ({_default('latent_dim', demo, 8)}); for sparse autoencoders "
+        "the number of latents M",
     )
     group.add_argument("--net", choices=("mlp", "conv"), default="mlp", help="networks (mlp)")
     group.add_argument(
@@ -135,6 +137,13 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         default=demo,
         help=f"cosine learning-rate decay ({'on' if demo else 'off'})",
     )
+    if not demo:
+        group.add_argument(
+            "--k",
+            type=int,
+            default=None,
+            help="sparse autoencoders: active latents per example (same as --set k=K)",
+        )
     group.add_argument("--seed", type=int, default=0, help="random seed (0)")
     group.add_argument(
         "--set",
@@ -231,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--model", help="registered model: " + _MODELS_MARK + " ('-' or '_' both work)"
     )
-    train.add_argument("--data", help="digits | mnist:<dir> | shapes | <file.npy|.pt>")
+    train.add_argument(
+        "--data", help="digits | mnist:<dir> | shapes | shards:<glob> | <file.npy|.pt>"
+    )
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     train.add_argument(
         "--quantizer",

@@ -30,10 +30,13 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-def _model_inputs(
-    spec: RunSpec, x: torch.Tensor, y: torch.Tensor | None
-) -> tuple[torch.Tensor, ...]:
-    """``(x,)``, or ``(x, one_hot(y))`` for models conditioned on the label (CVAE)."""
+def _model_inputs(spec: RunSpec, x: Any, y: torch.Tensor | None) -> Any:
+    """``(x,)``, or ``(x, one_hot(y))`` for models conditioned on the label (CVAE).
+
+    Streamed training data (``shards:<glob>``) is passed on as it is: ``fit()`` reads it.
+    """
+    if not isinstance(x, torch.Tensor):
+        return x
     if spec.condition_dim is None:
         return (x,)
     if y is None:
@@ -305,6 +308,8 @@ def _write_report(
 
 # ---------------------------------------------------------------------- handlers
 def cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "k", None) is not None:  # --k K is --set k=K
+        args.set = [*(args.set or []), f"k={args.k}"]
     if args.resume is not None:
         run_dir = Path(args.resume)
         if not run_dir.is_dir():

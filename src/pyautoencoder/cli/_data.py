@@ -1,4 +1,5 @@
-"""``--data`` specs: ``digits``, ``mnist:<dir>``, ``shapes``, or a ``.npy`` / ``.pt`` file."""
+"""``--data`` specs: ``digits``, ``mnist:<dir>``, ``shapes``, ``shards:<glob>``, or a ``.npy`` /
+``.pt`` file."""
 
 from __future__ import annotations
 
@@ -11,15 +12,23 @@ import torch
 from . import _builtin
 from ._errors import CLIError, unknown_name
 
-DATA_NAMES = ("digits", "mnist:<dir>", "shapes", "<file.npy>", "<file.pt>")
+DATA_NAMES = ("digits", "mnist:<dir>", "shapes", "shards:<glob>", "<file.npy>", "<file.pt>")
+
+#: Held-out examples of ``shards:<glob>`` data: a fifth of the examples, at most this many.
+MAX_SHARD_HOLDOUT = 10_000
 
 
 @dataclass
 class DataSplit:
-    """Training and held-out tensors; labels may be ``None``."""
+    """Training and held-out data; labels may be ``None``.
+
+    ``train_x`` is a tensor, or :class:`pyautoencoder.data.ArrayShards` streamed from disk
+    (``shards:<glob>``; it has ``shape`` and ``len`` like a tensor). ``test_x`` is always a
+    tensor in memory.
+    """
 
     name: str
-    train_x: torch.Tensor
+    train_x: Any
     train_y: torch.Tensor | None
     test_x: torch.Tensor
     test_y: torch.Tensor | None
@@ -97,6 +106,24 @@ def _load_file(path: Path) -> DataSplit:
     return _holdout(path.name, _as_float_images(x, str(path)), labels)
 
 
+def _load_shards(pattern: str) -> DataSplit:
+    """``.npy`` shards streamed for training; the last fifth (at most 10,000) held out."""
+    if not pattern:
+        raise CLIError("shards: needs a glob of .npy files, e.g. --data 'shards:acts/*.npy'")
+    from ..data import DataFormatError, array_shards
+
+    try:
+        shards = array_shards(pattern)
+        if len(shards) < 2:
+            raise CLIError(f"shards {pattern} must hold at least 2 examples, got {len(shards)}")
+        train, held_out = shards.holdout(min(max(len(shards) // 5, 1), MAX_SHARD_HOLDOUT))
+    except (FileNotFoundError, DataFormatError, ValueError) as error:
+        raise CLIError(" ".join(str(error).split())) from error
+    return DataSplit(
+        name=f"shards:{pattern}", train_x=train, train_y=None, test_x=held_out, test_y=None
+    )
+
+
 def data_source() -> str:
     """``"package"`` when ``pyautoencoder.data`` is installed, else ``"builtin"``."""
     return "package" if _builtin.has_package("data") else "builtin"
@@ -140,6 +167,8 @@ def load_data(spec: str, source: str | None = None) -> DataSplit:
         from ..data import shapes
 
         return _from_split("shapes", shapes())
+    if spec.startswith("shards:"):
+        return _load_shards(spec.split(":", 1)[1])
     if spec.endswith((".npy", ".pt", ".pth")):
         return _load_file(Path(spec).expanduser())
     message = str(unknown_name("data set", spec, ["digits", "mnist", "shapes"]))

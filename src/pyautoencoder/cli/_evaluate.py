@@ -60,7 +60,8 @@ def held_out_metrics(
     :func:`pyautoencoder.evaluation.log_likelihood_estimate`) and ``reconstruction_error``;
     for quantized models the code usage over the held-out set (``usage_codes_used``,
     ``usage_perplexity``, ``usage_entropy``, ``usage_dead_codes``;
-    :func:`pyautoencoder.evaluation.code_usage`).
+    :func:`pyautoencoder.evaluation.code_usage`); for sparse autoencoders ``l0``, ``fvu`` and
+    ``dead_fraction`` (:func:`pyautoencoder.evaluation.sparse_code_metrics`).
     """
     from .. import evaluation
 
@@ -79,6 +80,9 @@ def held_out_metrics(
         ).mean
     if callable(getattr(getattr(model, "quantizer", None), "count_codes", None)):
         metrics.update(evaluation.code_usage(model, x).as_dict())
+    if "sparse_code" in getattr(type(model), "capabilities", frozenset()):
+        sparse = evaluation.sparse_code_metrics(model, x)
+        metrics.update(l0=sparse.l0, fvu=sparse.fvu, dead_fraction=sparse.dead_fraction)
     return metrics
 
 
@@ -115,6 +119,12 @@ def metric_rows(metrics: dict[str, float], *, num_samples: int) -> list[tuple[st
         "usage_dead_codes": "held-out dead codes (never chosen)",
     }
     rows += [(label, metrics[key]) for key, label in usage_labels.items() if key in metrics]
+    sparse_labels = {
+        "l0": "held-out L0 (active latents per example)",
+        "fvu": "held-out fraction of variance unexplained",
+        "dead_fraction": "latents never active on held-out data (share)",
+    }
+    rows += [(label, metrics[key]) for key, label in sparse_labels.items() if key in metrics]
     return rows
 
 
@@ -138,6 +148,13 @@ def metric_notes(metrics: dict[str, float], rows: list[tuple[str, float]]) -> li
         notes.append(
             "The reconstruction error is -log p(x | x_hat) per example under the run's "
             "likelihood, with x_hat decoded from the model's code; this model has no ELBO."
+        )
+    if "l0" in metrics:
+        notes.append(
+            "L0 is the mean number of non-zero latents per example; the fraction of variance "
+            "unexplained is sum ||x - x_hat||^2 / sum ||x - mean x||^2 over the held-out "
+            "examples (0: perfect, 1: no better than the mean); a latent never active on any "
+            "held-out example counts as dead."
         )
     if rows and rows[0][0] == "held-out training objective":
         notes.append(

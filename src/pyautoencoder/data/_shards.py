@@ -43,6 +43,7 @@ class _Shard:
     path: Path
     num_rows: int
     offset: int  # index of the shard's first row in the concatenation
+    row_start: int = 0  # first row of the file that belongs to the set (see ArrayShards.head)
 
 
 def _numpy() -> Any:
@@ -168,11 +169,49 @@ class ArrayShards:
             return torch.empty(0, *self.example_shape)
         return torch.from_numpy(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
 
+    def head(self, num_examples: int) -> ArrayShards:
+        """The first ``num_examples`` examples as shards of their own (nothing is read)."""
+        num_examples = check_positive_int(num_examples, "num_examples")
+        if num_examples > self.num_examples:
+            raise ValueError(
+                f"num_examples must be <= {self.num_examples} (the examples in the shards), "
+                f"got {num_examples}"
+            )
+        kept = []
+        for shard in self._shards:
+            rows = min(shard.num_rows, num_examples - shard.offset)
+            if rows <= 0:
+                break
+            kept.append(_Shard(shard.path, rows, shard.offset, shard.row_start))
+        return ArrayShards(
+            kept,
+            self.example_shape,
+            self.dtype,
+            block_size=self.block_size,
+            memory_budget=self.memory_budget,
+        )
+
+    def holdout(self, num_examples: int) -> tuple[ArrayShards, torch.Tensor]:
+        """Split off the last ``num_examples`` examples, read into memory as float32.
+
+        Returns ``(training shards, held-out tensor [num_examples, ...])``; the training part
+        is :meth:`head` of the rest and is still streamed.
+        """
+        num_examples = check_positive_int(num_examples, "num_examples")
+        if num_examples >= self.num_examples:
+            raise ValueError(
+                f"cannot hold out {num_examples} of {self.num_examples} examples: nothing "
+                "would be left to train on"
+            )
+        rest = self.num_examples - num_examples
+        return self.head(rest), self.read(rest, self.num_examples)
+
     def _read_rows(self, shard: _Shard, start: int, stop: int) -> Any:
         """One contiguous read of a shard as a float32 numpy array (a copy, never the map)."""
         np = _numpy()
         array = _open_shard(shard.path)
-        return np.array(array[start:stop], dtype=np.float32, copy=True)
+        first = shard.row_start + start
+        return np.array(array[first : first + stop - start], dtype=np.float32, copy=True)
 
     def _plan(self, seed: int, epoch: int, shuffle: bool) -> list[list[tuple[_Shard, int, int]]]:
         """The buffers of an epoch, each a list of blocks ``(shard, start, stop)``."""
@@ -248,7 +287,8 @@ class ArrayShards:
         for shard, start, stop in buffer:
             if shard.path not in maps:
                 maps[shard.path] = _open_shard(shard.path)
-            out[position : position + stop - start] = maps[shard.path][start:stop]
+            first = shard.row_start + start
+            out[position : position + stop - start] = maps[shard.path][first : first + stop - start]
             position += stop - start
         return torch.from_numpy(out)
 

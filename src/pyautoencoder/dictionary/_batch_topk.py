@@ -131,5 +131,5 @@ class BatchTopKSAE(TopKSAE):
             self.dead_latents.update(z)
             if batch_topk:
                 self.update_threshold(z)
-        x_hat = self.reconstruct(z, dictionary).reshape(x.shape)
+        x_hat = self.decode_linear(z, dictionary).reshape(x.shape)
         return DictionaryOutput(x_hat=x_hat, z=z, pre_activations=pre)

@@ -24,7 +24,7 @@ Unit-norm columns are kept in two steps (Bricken et al. 2023; Gao et al. 2024, s
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -88,6 +88,8 @@ class SparseDictionary(BaseAutoencoder):
         ``W_dec``); ``False`` (default): a separate ``W_enc [M, D]``.
     """
 
+    capabilities: ClassVar[frozenset[str]] = frozenset({"sparse_code"})
+
     def __init__(self, input_dim: int, num_latents: int, *, tied: bool = False) -> None:
         super().__init__()
         self.input_dim = check_positive_int(input_dim, "input_dim")
@@ -133,7 +135,7 @@ class SparseDictionary(BaseAutoencoder):
         """``pi = (x - b_dec) W_enc^T + b_enc``: ``[B, D] -> [B, M]``."""
         return (x_flat - self.b_dec) @ self.encoder_weight(dictionary).T + self.b_enc
 
-    def reconstruct(self, z: torch.Tensor, dictionary: torch.Tensor) -> torch.Tensor:
+    def decode_linear(self, z: torch.Tensor, dictionary: torch.Tensor) -> torch.Tensor:
         """``x_hat = z W_dec^T + b_dec``: ``[B, M] -> [B, D]``."""
         return z @ dictionary.T + self.b_dec
 
@@ -141,7 +143,7 @@ class SparseDictionary(BaseAutoencoder):
         """``x_hat [B, D]`` of codes ``z [B, M]``."""
         if z.dim() != 2 or z.shape[1] != self.num_latents:
             raise ValueError(f"z must be [B, {self.num_latents}], got shape {tuple(z.shape)}")
-        return DictionaryDecodeOutput(x_hat=self.reconstruct(z, self.dictionary()))
+        return DictionaryDecodeOutput(x_hat=self.decode_linear(z, self.dictionary()))
 
     # ------------------------------------------------------------------ upkeep
     @torch.no_grad()

@@ -82,7 +82,7 @@ class GatedSAE(SparseDictionary):
         dictionary = self.dictionary()
         gate, magnitude = self.gate_and_magnitude(self.flatten_input(x), dictionary)
         z = self.activate(gate, magnitude)
-        x_hat = self.reconstruct(z, dictionary).reshape(x.shape)
+        x_hat = self.decode_linear(z, dictionary).reshape(x.shape)
         return GatedOutput(x_hat=x_hat, z=z, pre_activations=gate, magnitudes=magnitude)
 
     def compute_loss(self, x: torch.Tensor, output: GatedOutput) -> LossResult:

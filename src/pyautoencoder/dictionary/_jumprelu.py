@@ -161,7 +161,7 @@ class JumpReLUSAE(SparseDictionary):
         dictionary = self.dictionary()
         pre = self.pre_activations(self.flatten_input(x), dictionary)  # [B, M]
         z = JumpReLUFunction.apply(pre, self.threshold(), self.bandwidth)
-        x_hat = self.reconstruct(z, dictionary).reshape(x.shape)
+        x_hat = self.decode_linear(z, dictionary).reshape(x.shape)
         return DictionaryOutput(x_hat=x_hat, z=z, pre_activations=pre)
 
     def compute_loss(self, x: torch.Tensor, output: DictionaryOutput) -> LossResult:

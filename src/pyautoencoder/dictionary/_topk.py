@@ -122,7 +122,7 @@ class TopKSAE(SparseDictionary):
             update = self.training
         if update:
             self.dead_latents.update(z)
-        x_hat = self.reconstruct(z, dictionary).reshape(x.shape)
+        x_hat = self.decode_linear(z, dictionary).reshape(x.shape)
         return DictionaryOutput(x_hat=x_hat, z=z, pre_activations=pre)
 
     def compute_loss(self, x: torch.Tensor, output: DictionaryOutput) -> LossResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -162,7 +162,7 @@ class SparseCodeMetrics:
     l0: float
     fvu: float
     mse: float
-    feature_density: torch.Tensor
+    feature_density: torch.Tensor = field(repr=False)
     dead_fraction: float
 
     @property

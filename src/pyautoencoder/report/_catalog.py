@@ -13,6 +13,7 @@ VAE family          reconstructions, prior samples, traversals, latent map
 conditional (CVAE)  reconstructions, samples per label, traversals, latent map
 deterministic (AE)  reconstructions, latent map (samples from a fitted density: RAE)
 quantised (VQ-VAE)  reconstructions, codebook usage
+sparse (SAE)        reconstructions (image data), feature density histogram
 ==================  =============================================================
 """
 
@@ -165,6 +166,19 @@ def _code_usage(inputs: _Inputs) -> tuple[bytes, str]:
     return _figures.usage_png(counts), caption
 
 
+def _feature_density(inputs: _Inputs) -> tuple[bytes, str]:
+    from ..evaluation import feature_density_histogram
+
+    histogram = feature_density_histogram(_views.feature_density(inputs.model, inputs.x))
+    png = _figures.density_png(histogram.counts, histogram.edges, histogram.num_dead)
+    caption = (
+        f"Feature density on the {inputs.x.shape[0]} held-out examples: how many latents are "
+        "active on which share of the examples (log scale). Dead latents (never active) waste "
+        "capacity; a mass near 0 (log10 density) marks latents that fire on almost everything."
+    )
+    return png, caption
+
+
 # ---------------------------------------------------------------- why not
 def _why_no_samples(name: str, declared: Capabilities) -> str | None:
     if "conditional" in declared:
@@ -183,6 +197,11 @@ def _why_no_traversals(name: str, declared: Capabilities) -> str | None:
 
 
 def _why_no_latent_map(name: str, declared: Capabilities) -> str | None:
+    if "sparse_code" in declared:
+        return (
+            f"{name}'s code is sparse and overcomplete, which a 2-D projection does not show; "
+            "the feature density figure shows how its latents are used."
+        )
     if "codebook" in declared:
         return f"{name}'s latent is discrete; the codebook usage figure shows how it is used."
     return f"{name} declares no continuous latent code to project."
@@ -219,6 +238,13 @@ VIEWS: tuple[View, ...] = (
         _latent_map,
     ),
     View("code_usage", "Codebook usage", lambda c: "codebook" in c, _never, _code_usage),
+    View(
+        "feature_density",
+        "Feature density",
+        lambda c: "sparse_code" in c,
+        _never,
+        _feature_density,
+    ),
 )
 """The report's figures in order; each model gets those whose ``shows`` accepts it."""
 

@@ -88,6 +88,8 @@ def _panels(events: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
     logged = {key for event in events for key in event} - {"event", "step", "epoch"}
     if "vq_loss" in logged:
         objective_units = "nats + VQ loss (squared distance)"
+    elif "fvu" in logged:  # sparse autoencoders
+        objective_units = "squared error + weighted penalties"
     elif "elbo" in logged or logged <= _NATS_KEYS:
         objective_units = _Y_UNITS
     else:
@@ -97,13 +99,16 @@ def _panels(events: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
         ("log_likelihood", "reconstruction term log p(x | z)", _Y_UNITS),
         ("kl_divergence", "KL(q(z | x) || p(z))", _Y_UNITS),
         ("perplexity", "codebook perplexity", "codes (exp of the code entropy)"),
+        ("l0", "L0: active latents per example", "latents"),
+        ("fvu", "fraction of variance unexplained", "share of the data's variance"),
     ]
     return [panel for panel in panels if panel[0] in logged] or [("loss", "loss", "")]
 
 
 def curves_png(events: Sequence[dict[str, Any]]) -> bytes:
     """Training and validation curves of what is logged: objective, reconstruction term, KL
-    (nats per example), and the codebook perplexity of quantised models."""
+    (nats per example), the codebook perplexity of quantised models, and L0 and FVU of sparse
+    autoencoders."""
     panels = _panels(events)
     figure = _figure(4.2 * len(panels), 3.4)
     for index, (key, title, units) in enumerate(panels):
@@ -198,6 +203,21 @@ def usage_png(counts: torch.Tensor) -> bytes:
     axes.set_xlabel(f"used codebook entries, most used first ({len(counts) - used} unused)")
     axes.set_ylabel("share of code picks (%)")
     axes.set_title(f"{used} of {len(counts)} codes used, perplexity {perplexity:.1f}", fontsize=10)
+    axes.grid(alpha=0.3, axis="y")
+    figure.tight_layout()
+    return _png(figure)
+
+
+def density_png(counts: torch.Tensor, edges: torch.Tensor, num_dead: int) -> bytes:
+    """Histogram of ``log10`` feature densities (``counts [bins]``, ``edges [bins + 1]``)."""
+    figure = _figure(6.4, 3.2)
+    axes = figure.add_subplot(1, 1, 1)
+    lefts = edges[:-1].numpy()
+    axes.bar(lefts, counts.numpy(), width=(edges[1:] - edges[:-1]).numpy(), align="edge")
+    axes.set_xlabel("log10 feature density (share of examples on which a latent is active)")
+    axes.set_ylabel("latents")
+    total = int(counts.sum()) + num_dead
+    axes.set_title(f"{num_dead} of {total} latents never active (dead)", fontsize=10)
     axes.grid(alpha=0.3, axis="y")
     figure.tight_layout()
     return _png(figure)

@@ -170,3 +170,12 @@ def pca_2d(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         projection = torch.cat([projection, torch.zeros_like(projection)], dim=1)
         explained = torch.cat([explained, explained.new_zeros(1)])
     return projection.float(), explained.float()
+
+
+def feature_density(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Share of the examples of ``x`` on which each latent of a sparse code is active, ``[M]``."""
+    if "sparse_code" not in capabilities(model):
+        raise ViewNotAvailableError(f"{type(model).__name__} declares no sparse code")
+    from ..evaluation import sparse_code_metrics
+
+    return sparse_code_metrics(model, x, batch_size=batch_size).feature_density
