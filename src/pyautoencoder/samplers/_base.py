@@ -11,7 +11,6 @@ as safetensors next to a JSON file of its constructor arguments (``save`` / :fun
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import os
 from abc import ABC, abstractmethod
@@ -23,6 +22,7 @@ import torch
 from torch import nn
 
 from .._io import atomic_save_file, atomic_write_json
+from .._registry import Registry
 from .._validation import check_num_samples
 from ._codes import decode_codes, latent_codes
 
@@ -31,7 +31,7 @@ SAMPLER_WEIGHTS_FILE = "sampler.safetensors"
 _FORMAT = "pyautoencoder-sampler"
 
 _S = TypeVar("_S", bound="type[LatentSampler]")
-_SAMPLERS: dict[str, type[LatentSampler]] = {}
+SAMPLERS: Registry[type[LatentSampler]] = Registry("sampler")
 
 
 class SamplerError(ValueError):
@@ -43,7 +43,7 @@ def register_sampler(name: str) -> Callable[[_S], _S]:
 
     def decorator(cls: _S) -> _S:
         cls.registry_name = name
-        _SAMPLERS[name] = cls
+        SAMPLERS.register(name, cls)
         return cls
 
     return decorator
@@ -51,18 +51,14 @@ def register_sampler(name: str) -> Callable[[_S], _S]:
 
 def available_samplers() -> list[str]:
     """The registered sampler names, sorted."""
-    return sorted(_SAMPLERS)
+    return SAMPLERS.names()
 
 
 def _sampler_class(name: str) -> type[LatentSampler]:
-    key = name.strip().lower().replace("_", "-")
-    if key in _SAMPLERS:
-        return _SAMPLERS[key]
-    close = difflib.get_close_matches(key, _SAMPLERS, n=2)
-    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-    raise SamplerError(
-        f"unknown sampler {name!r}.{hint} Available samplers: {', '.join(available_samplers())}"
-    )
+    try:
+        return SAMPLERS.get(name.strip().replace("_", "-"))
+    except (TypeError, ValueError) as error:
+        raise SamplerError(str(error)) from None
 
 
 def get_sampler(spec: str | LatentSampler) -> LatentSampler:
