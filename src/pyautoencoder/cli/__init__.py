@@ -275,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int, default=64, help="number of samples (64)")
     sample.add_argument("-o", "--output", default="samples.png", help="PNG file (samples.png)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    sample.add_argument(
+        "--sampler",
+        metavar="SPEC",
+        help="draw from a density fitted to the training codes instead of the prior: "
+        "normal, gmm:K, maf:K, two-stage, vamp (fitted once, kept in RUN/samplers/)",
+    )
+    sample.add_argument(
+        "--refit", action="store_true", help="fit the --sampler again even if one is saved"
+    )
     sample.set_defaults(handler="_commands:cmd_sample")
 
     report = commands.add_parser(

@@ -280,10 +280,15 @@ def _write_report(
     num_samples: int,
 ) -> Path:
     from ..report import curves_figure, model_figures, write_report
+    from ..report._samplers import fitted_samples_figure
+    from ._samplers import saved_samplers
 
     metrics_file = run_dir / "metrics.jsonl"
     events = read_metrics(metrics_file) if metrics_file.is_file() else []
     figures = [curves_figure(events), *model_figures(model, data.test_x, data.test_y)]
+    fitted = saved_samplers(run_dir, model)
+    if fitted:
+        figures.append(fitted_samples_figure(model, fitted, tuple(data.test_x.shape[1:])))
     steps = max((int(e.get("step", 0)) for e in events), default=0)
     options = "".join(f", {key}={value}" for key, value in spec.options.items())
     summary: dict[str, Any] = {
@@ -362,9 +367,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from ..report import _figures, _views
 
-    _, spec, model, _ = load_run(args.run)
+    run_dir, spec, model, _ = load_run(args.run)
+    if args.sampler is not None:
+        return _sample_fitted(args, run_dir, spec, model)
     if not callable(getattr(model, "sample", None)):
-        raise CLIError(f"model {spec.model!r} has no prior to sample from")
+        raise CLIError(
+            f"model {spec.model!r} has no prior to sample from; fit a sampler to its codes: "
+            f"pyautoencoder sample {args.run} --sampler gmm:10"
+        )
     if hasattr(model, "code_prior") and model.code_prior is None:
         raise CLIError(
             f"run {args.run} has no prior over its codes yet; train one with: "
@@ -381,6 +391,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
     png = _figures.grid_png(images.float().reshape(-1, *shape), cols=cols)
     atomic_write_bytes(args.output, png)
     _say(f"wrote {args.n} samples to {args.output}")
+    return 0
+
+
+def _sample_fitted(args: argparse.Namespace, run_dir: Path, spec: RunSpec, model: nn.Module) -> int:
+    """``sample --sampler SPEC``: draw from a sampler fitted to the run's training codes."""
+    from ..report import _figures, _views
+    from ._samplers import fitted_sampler
+
+    shape = _views.image_shape(tuple(spec.input_shape))
+    if shape is None:
+        raise CLIError(f"samples of shape {spec.input_shape} cannot be drawn as images")
+    if args.n < 1:
+        raise CLIError(f"-n must be >= 1, got {args.n}")
+    data = load_data(spec.data, spec.data_source)
+    sampler, done = fitted_sampler(run_dir, model, data.train_x, args.sampler, refit=args.refit)
+    _say(done)
+    drawn = sampler.sample(args.n, torch.Generator().manual_seed(args.seed))
+    images = _views.to_display(model, drawn)
+    png = _figures.grid_png(images.float().reshape(-1, *shape), cols=max(1, round(args.n**0.5)))
+    atomic_write_bytes(args.output, png)
+    _say(f"wrote {args.n} samples from the {args.sampler} sampler to {args.output}")
     return 0
 
 
