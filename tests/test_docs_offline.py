@@ -55,6 +55,7 @@ def test_math_becomes_mathml_on_the_page(math_hook: Any) -> None:
         r"j^{(k)} = \arg\max_j I(z_j; v_k)",
         r"\arg\min_{d} x_d",
         r"\Bigl\lVert x - \hat x \Bigr\rVert^2",
+        r"\lambda \Big\lVert \frac{\partial z}{\partial x} \Big\rVert_F^2 + \bigl\| y \bigr\|",
         r"\beta(t) = \begin{cases} a & t < R \\ b & t \ge R \end{cases}",
     ],
 )

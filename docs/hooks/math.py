@@ -25,8 +25,7 @@ REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\\arg\s*\\(max|min)(?![A-Za-z])"), r"\\mathrm{arg\\,\1}"),
     (re.compile(r"\\arg(?![A-Za-z])"), r"\\mathrm{arg}"),
     # sized norm bars: the converter prints the bar's name; unsized bars render fine
-    (re.compile(r"\\[bB]ig{1,2}l\s*(?:\\lVert|\\\|)"), r"\\lVert "),
-    (re.compile(r"\\[bB]ig{1,2}r\s*(?:\\rVert|\\\|)"), r"\\rVert "),
+    (re.compile(r"\\[bB]ig{1,2}[lrm]?\s*(\\lVert|\\rVert|\\\|)"), r"\1 "),
 )
 """``(pattern, replacement)`` applied to the TeX before conversion."""
 UNKNOWN_MACRO = re.compile(r"<m[a-z]+[^>]*>\\[A-Za-z|]+</m[a-z]+>")
