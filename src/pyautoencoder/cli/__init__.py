@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._defaults import TRAIN_DEFAULTS
+from . import _defaults as defaults
+from ._defaults import DEMO_DEFAULTS, TRAIN_DEFAULTS
 from ._errors import CLIError
 
 __all__ = ["build_parser", "main", "run"]
@@ -66,8 +67,8 @@ class _VersionAction(argparse.Action):
         parser.exit(message=f"pyautoencoder {__version__}\n")
 
 
-def _default(option: str, demo: bool, demo_value: int) -> str:
-    return str(demo_value if demo else TRAIN_DEFAULTS[option])
+def _default(option: str, demo: bool) -> str:
+    return str(DEMO_DEFAULTS[option] if demo else TRAIN_DEFAULTS[option])
 
 
 def _devices(text: str) -> int | str:
@@ -92,34 +93,42 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         "--latent-dim",
         "--num-latents",
         type=int,
-        default=8 if demo else None,
-        help=f"latent size D_z ({_default('latent_dim', demo, 8)}); for sparse autoencoders "
+        default=DEMO_DEFAULTS["latent_dim"] if demo else None,
+        help=f"latent size D_z ({_default('latent_dim', demo)}); for sparse autoencoders "
         "the number of latents M",
     )
-    group.add_argument("--net", choices=("mlp", "conv"), default="mlp", help="networks (mlp)")
     group.add_argument(
-        "--hidden", type=int, nargs="+", default=[256], help="hidden sizes/channels (256)"
+        "--net", choices=("mlp", "conv"), default=defaults.NET, help=f"networks ({defaults.NET})"
     )
     group.add_argument(
-        "--likelihood", default="bernoulli", help="observation model p(x|z) (bernoulli)"
+        "--hidden",
+        type=int,
+        nargs="+",
+        default=list(defaults.HIDDEN),
+        help=f"hidden sizes/channels ({' '.join(map(str, defaults.HIDDEN))})",
+    )
+    group.add_argument(
+        "--likelihood",
+        default=defaults.LIKELIHOOD,
+        help=f"observation model p(x|z) ({defaults.LIKELIHOOD}: data in [0, 1])",
     )
     group.add_argument(
         "--epochs",
         type=int,
-        default=100 if demo else None,
-        help=f"passes over the training data ({_default('epochs', demo, 100)})",
+        default=DEMO_DEFAULTS["epochs"] if demo else None,
+        help=f"passes over the training data ({_default('epochs', demo)})",
     )
     group.add_argument(
         "--batch-size",
         type=int,
-        default=64 if demo else None,
-        help=f"batch size per device ({_default('batch_size', demo, 64)})",
+        default=DEMO_DEFAULTS["batch_size"] if demo else None,
+        help=f"batch size per device ({_default('batch_size', demo)})",
     )
     group.add_argument(
         "--lr",
         type=float,
-        default=2e-3 if demo else 1e-3,
-        help=f"Adam step size ({2e-3 if demo else 1e-3:g})",
+        default=DEMO_DEFAULTS["lr"] if demo else defaults.TRAIN_LR,
+        help=f"Adam step size ({DEMO_DEFAULTS['lr'] if demo else defaults.TRAIN_LR:g})",
     )
     group.add_argument("--beta", type=float, default=None, help="KL weight (model default: 1)")
     group.add_argument(
@@ -134,7 +143,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     group.add_argument(
         "--cosine",
         action=argparse.BooleanOptionalAction,
-        default=demo,
+        default=DEMO_DEFAULTS["cosine"] if demo else False,
         help=f"cosine learning-rate decay ({'on' if demo else 'off'})",
     )
     if not demo:
@@ -144,7 +153,9 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
             default=None,
             help="sparse autoencoders: active latents per example (same as --set k=K)",
         )
-    group.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    group.add_argument(
+        "--seed", type=int, default=defaults.SEED, help=f"random seed ({defaults.SEED})"
+    )
     group.add_argument(
         "--set",
         action="append",
@@ -162,7 +173,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     run.add_argument(
         "--threads",
         type=int,
-        default=1 if demo else None,
+        default=DEMO_DEFAULTS["threads"] if demo else None,
         help="CPU threads for PyTorch ("
         + ("1: the demo's small matrices gain nothing from more" if demo else "PyTorch's default")
         + ")",
@@ -201,9 +212,17 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     )
     run.add_argument("--out", default="runs", help="folder of runs (runs/)")
     run.add_argument("--name", default=None, help="run name (default: <model>-<data>-<time>)")
-    run.add_argument("--log-every", type=int, default=20, help="log interval in steps (20)")
     run.add_argument(
-        "--num-samples", type=int, default=100, help="importance samples for log p(x) (100)"
+        "--log-every",
+        type=int,
+        default=defaults.LOG_EVERY,
+        help=f"log interval in steps ({defaults.LOG_EVERY})",
+    )
+    run.add_argument(
+        "--num-samples",
+        type=int,
+        default=defaults.NUM_SAMPLES,
+        help=f"importance samples for log p(x) ({defaults.NUM_SAMPLES})",
     )
     run.add_argument("--no-report", action="store_true", help="skip report.html")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -260,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate the latest checkpoint of a run on its held-out split.",
     )
     evaluate.add_argument("run", help="run folder (runs/<name>)")
-    evaluate.add_argument("--num-samples", type=int, default=100, help="importance samples K")
+    evaluate.add_argument(
+        "--num-samples", type=int, default=defaults.NUM_SAMPLES, help="importance samples K"
+    )
     evaluate.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     evaluate.set_defaults(handler="_commands:cmd_evaluate")
 
@@ -273,7 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("run", help="run folder (runs/<name>)")
     sample.add_argument("-n", type=int, default=64, help="number of samples (64)")
-    sample.add_argument("-o", "--output", default="samples.png", help="PNG file (samples.png)")
+    sample.add_argument(
+        "-o", "--output", default=None, help="PNG file (default: samples.png in the run folder)"
+    )
     sample.add_argument("--seed", type=int, default=0, help="random seed (0)")
     sample.add_argument(
         "--sampler",
@@ -292,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write runs/<name>/report.html from the latest checkpoint and metrics.",
     )
     report.add_argument("run", help="run folder (runs/<name>)")
-    report.add_argument("--num-samples", type=int, default=100, help="importance samples K")
+    report.add_argument(
+        "--num-samples", type=int, default=defaults.NUM_SAMPLES, help="importance samples K"
+    )
     report.set_defaults(handler="_commands:cmd_report")
 
     models = commands.add_parser(

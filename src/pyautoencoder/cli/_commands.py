@@ -322,6 +322,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         with writing(run_dir, new=False):
             spec = RunSpec.load(run_dir)
             _check_resume_args(args, spec)
+            if _finished(run_dir, spec):
+                return 0
             return train_run(spec, run_dir, resume=True, args=args)
     if args.model is None or args.data is None:
         raise CLIError("train needs --model and --data (or --resume RUN)")
@@ -332,6 +334,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = _new_run_dir(args.out, args.name, f"{spec.model}-{data.name.split('.')[0]}")
     with writing(run_dir, new=True):
         return train_run(spec, run_dir, resume=False, args=args)
+
+
+def _finished(run_dir: Path, spec: RunSpec) -> bool:
+    """Whether the run's latest checkpoint has trained all ``spec.epochs`` (then say so).
+
+    A run without a readable checkpoint is not finished: the trainer reports that one.
+    """
+    from ..training import CheckpointError, find_checkpoint, load_trainer_state
+    from ..training._checkpoint import STATE_FILE
+
+    try:
+        state = load_trainer_state(find_checkpoint(run_dir) / STATE_FILE)
+    except CheckpointError:
+        return False
+    done = int(state.get("epoch", 0))
+    if done < spec.epochs:
+        return False
+    _say(
+        f"nothing to train: {run_dir} has trained {done} epochs ({int(state.get('step', 0))} "
+        f"steps) of --epochs {spec.epochs}; give --epochs {done + 1} or more to continue"
+    )
+    return True
 
 
 def _defaults(args: argparse.Namespace) -> None:
@@ -389,8 +413,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     images = _views.to_display(model, _views.sample_prior(model, args.n))
     cols = max(1, round(args.n**0.5))
     png = _figures.grid_png(images.float().reshape(-1, *shape), cols=cols)
-    atomic_write_bytes(args.output, png)
-    _say(f"wrote {args.n} samples to {args.output}")
+    output = run_dir / "samples.png" if args.output is None else Path(args.output)
+    atomic_write_bytes(output, png)
+    _say(f"wrote {args.n} samples to {output}")
     return 0
 
 
@@ -410,8 +435,9 @@ def _sample_fitted(args: argparse.Namespace, run_dir: Path, spec: RunSpec, model
     drawn = sampler.sample(args.n, torch.Generator().manual_seed(args.seed))
     images = _views.to_display(model, drawn)
     png = _figures.grid_png(images.float().reshape(-1, *shape), cols=max(1, round(args.n**0.5)))
-    atomic_write_bytes(args.output, png)
-    _say(f"wrote {args.n} samples from the {args.sampler} sampler to {args.output}")
+    output = run_dir / "samples.png" if args.output is None else Path(args.output)
+    atomic_write_bytes(output, png)
+    _say(f"wrote {args.n} samples from the {args.sampler} sampler to {output}")
     return 0
 
 

@@ -27,6 +27,8 @@ from .._io import atomic_write_json, remove_temp_files
 from ..registry import get_model_entry, list_models
 from ..training import find_checkpoint, load_weights
 from . import _builtin
+from . import _defaults as defaults
+from ._defaults import TRAIN_DEFAULTS
 from ._errors import CLIError, unknown_name
 
 RUN_FILE = "run.json"
@@ -39,17 +41,17 @@ class RunSpec:
     model: str
     data: str
     input_shape: list[int]
-    latent_dim: int = 8
-    net: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [256])
-    likelihood: str = "bernoulli"
+    latent_dim: int = TRAIN_DEFAULTS["latent_dim"]
+    net: str = defaults.NET
+    hidden: list[int] = field(default_factory=lambda: list(defaults.HIDDEN))
+    likelihood: str = defaults.LIKELIHOOD
     beta: float | None = None
     posterior: str | None = None  # None: the model's default (diagonal Gaussian)
     condition_dim: int | None = None
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
-    seed: int = 0
+    epochs: int = TRAIN_DEFAULTS["epochs"]
+    batch_size: int = TRAIN_DEFAULTS["batch_size"]
+    lr: float = defaults.TRAIN_LR
+    seed: int = defaults.SEED
     precision: str = "32-true"
     devices: int | str = 1
     accelerator: str = "auto"
