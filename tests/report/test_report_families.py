@@ -223,14 +223,37 @@ def test_sparse_metric_rows_and_their_note() -> None:
     assert "mean number of non-zero latents per example" in notes
 
 
+FIGURES_IN_THE_REPORT = {
+    "vae": ({"curves", "reconstructions", "samples", "traversals", "latent_pca"}, set()),
+    "cvae": ({"curves", "reconstructions", "class_samples", "traversals", "latent_pca"}, set()),
+    "ae": ({"curves", "reconstructions", "latent_pca"}, {"samples", "traversals"}),
+    "vqvae": ({"curves", "reconstructions", "code_usage"}, {"samples", "traversals", "latent_pca"}),
+}
+
+
 @pytest.mark.slow
-def test_cvae_report_from_the_command_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(FIGURES_IN_THE_REPORT))
+def test_report_of_a_tiny_run_of_each_family(name: str, tmp_path: Path) -> None:
     x, labels = _data(40)
     torch.save({"x": x, "y": labels}, tmp_path / "tiny.pt")
-    args = ["--out", str(tmp_path), "--name", "c", "--epochs", "1", "--hidden", "8"]
+    args = ["--out", str(tmp_path), "--name", "r", "--epochs", "1", "--hidden", "8"]
     args += ["--latent-dim", "2", "--quiet", "--num-samples", "2"]
-    assert main(["train", "--model", "cvae", "--data", str(tmp_path / "tiny.pt"), *args]) == 0
-    html = (tmp_path / "c" / "report.html").read_text()
-    assert "id='class_samples'" in html and "Not shown" not in html
-    assert "held-out training objective" in html
-    assert re.search(r"<th>held-out training objective</th><td>[0-9.]+</td>", html)
+    if name == "vqvae":
+        args += ["--set", "num_codes=8"]
+    assert main(["train", "--model", name, "--data", str(tmp_path / "tiny.pt"), *args]) == 0
+    html = (tmp_path / "r" / "report.html").read_text()
+    figures = re.findall(r"<figure id='(\w+)'>(.*?)</figure>", html, re.DOTALL)
+    drawn = {fid for fid, body in figures if "<img" in body}
+    missing = {fid for fid, body in figures if "<img" not in body}
+    assert (drawn, missing) == FIGURES_IN_THE_REPORT[name]
+    for fid, body in figures:
+        assert ("<figcaption>" in body) == (fid in drawn)  # no caption without its figure
+        if fid in missing:
+            (reason,) = re.findall(r"Not shown: (.*?)</em>", body)
+            assert reason.endswith(".") and ". " not in reason
+    assert {p.stem for p in (tmp_path / "r" / "figures").glob("*.png")} == drawn
+    if name == "cvae":
+        assert re.search(r"<th>held-out training objective</th><td>[0-9.]+</td>", html)
+    if name == "vae":
+        assert "held-out training objective" not in html  # it would repeat -ELBO
+        assert "not -ELBO" in html  # the reconstruction error is explained
