@@ -26,6 +26,7 @@ from ._checkpoint import (
 )
 from ._config import FitResult, NonFiniteLossError, TrainerConfig
 from ._hooks import after_optimizer_step_hook
+from ._local import LocalRun, local_run_for
 from ._logging import MetricsLog, Progress, RunningMeans, read_metrics, to_floats
 from ._monitor import EarlyStopping, NonFiniteGuard, validation_metrics
 from ._optim import FusedAdamStep, make_optimizer, make_scheduler
@@ -53,6 +54,8 @@ def _is_plain_run(fabric: Any) -> bool:
     the trainer calls those directly. Any other strategy or precision (DDP, autocast, gradient
     scaling, DeepSpeed ...) keeps Fabric's wrappers.
     """
+    if isinstance(fabric, LocalRun):
+        return True
     from lightning.fabric.plugins import Precision
     from lightning.fabric.strategies import SingleDeviceStrategy
 
@@ -143,13 +146,17 @@ class Trainer:
 
     def _launch_fabric(self) -> Any:
         cfg = self.config
+        loggers = default_loggers(cfg)
+        local = local_run_for(cfg, loggers)
+        if local is not None:  # one CPU process in fp32: no Lightning import (see _local.py)
+            return local
         fabric = import_fabric()(
             accelerator=cfg.accelerator,
             devices=cfg.devices,
             num_nodes=cfg.num_nodes,
             strategy=cfg.strategy,
             precision=cfg.precision,
-            loggers=default_loggers(cfg),
+            loggers=loggers,
         )
         fabric.launch()
         return fabric
