@@ -122,7 +122,7 @@ def test_html_shows_the_reason_instead_of_a_caption(tmp_path: Path) -> None:
 def test_code_usage_counts_every_code_pick() -> None:
     x, _ = _data()
     model = _model("vqvae").eval()
-    counts = _views.code_usage(model, x, batch_size=5)
+    counts = _views.code_usage(model, x, batch_size=5).counts.reshape(-1).long()
     indices = model(x).indices.reshape(-1)  # type: ignore[operator]
     expected = torch.zeros(16, dtype=torch.long)
     for index in indices.tolist():

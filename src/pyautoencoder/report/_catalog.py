@@ -158,12 +158,12 @@ def _latent_map(inputs: _Inputs) -> tuple[bytes, str]:
 
 
 def _code_usage(inputs: _Inputs) -> tuple[bytes, str]:
-    counts = _views.code_usage(inputs.model, inputs.x)
+    usage = _views.code_usage(inputs.model, inputs.x)
     caption = (
         f"Codebook usage on the {inputs.x.shape[0]} held-out examples: the share of code picks "
         "that went to each codebook entry, most used first. Unused entries waste capacity."
     )
-    return _figures.usage_png(counts), caption
+    return _figures.usage_png(usage.counts, usage.perplexity), caption
 
 
 def _feature_density(inputs: _Inputs) -> tuple[bytes, str]:

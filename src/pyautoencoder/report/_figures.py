@@ -184,25 +184,29 @@ def traversals_png(images: torch.Tensor, values: Sequence[float], dims: Sequence
     )
 
 
-def usage_png(counts: torch.Tensor) -> bytes:
-    """Share of the code picks per codebook entry, most used first (``counts [K]``).
+def usage_png(counts: torch.Tensor, perplexity: float) -> bytes:
+    """Share of the code picks per codebook entry, most used first.
 
-    The unused entries are not drawn (the title counts them), so that a few used codes of a
-    large codebook stay visible.
+    ``counts [Q, K]`` (codebooks x codes) are summed over the codebooks for the bars; the
+    unused entries are not drawn (the title counts them), so that a few used codes of a large
+    codebook stay visible. ``perplexity``: of the usage, mean over the codebooks.
     """
-    total = max(int(counts.sum()), 1)
-    probabilities = counts.double() / total
+    per_code = counts.double().reshape(-1, counts.shape[-1]).sum(dim=0)  # [K]
+    total = float(per_code.sum()) or 1.0
     used = int((counts > 0).sum())
-    shares = (100 * probabilities).sort(descending=True).values[: max(used, 1)]
-    nonzero = probabilities[probabilities > 0]
-    perplexity = float((-(nonzero * nonzero.log()).sum()).exp())
+    shares = (
+        (100 * per_code / total).sort(descending=True).values[: max(int((per_code > 0).sum()), 1)]
+    )
     figure = _figure(6.4, 3.2)
     axes = figure.add_subplot(1, 1, 1)
     axes.bar(range(len(shares)), shares.numpy(), width=0.9 if len(shares) < 64 else 1.0)
     axes.set_xlim(-0.5, max(len(shares), 10) - 0.5)
-    axes.set_xlabel(f"used codebook entries, most used first ({len(counts) - used} unused)")
+    unused = int(per_code.numel() - (per_code > 0).sum())
+    axes.set_xlabel(f"used codebook entries, most used first ({unused} unused)")
     axes.set_ylabel("share of code picks (%)")
-    axes.set_title(f"{used} of {len(counts)} codes used, perplexity {perplexity:.1f}", fontsize=10)
+    axes.set_title(
+        f"{used} of {counts.numel()} codes used, perplexity {perplexity:.1f}", fontsize=10
+    )
     axes.grid(alpha=0.3, axis="y")
     figure.tight_layout()
     return _png(figure)

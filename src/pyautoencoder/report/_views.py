@@ -10,9 +10,13 @@ why a figure is missing instead of failing. A conditional model gets its conditi
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ..evaluation import CodeUsage
 
 
 class ViewNotAvailableError(Exception):
@@ -131,27 +135,16 @@ def decode_codes(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = Non
 
 
 @torch.no_grad()
-def code_usage(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """``[K]`` counts: how often each of the ``K = num_codes`` codes is chosen over ``x``.
+def code_usage(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> CodeUsage:
+    """Epoch-level usage of the codebook over ``x``: :func:`pyautoencoder.evaluation.code_usage`.
 
-    Every position of the code grid counts once, in every codebook of a multi-codebook
-    quantizer (``-1``, a stage dropped by quantize dropout, is not counted). The model must
-    declare ``"codebook"``: ``encode(x).indices`` and ``num_codes``; its quantizer's
-    ``count_codes`` does the counting where it has one.
+    The model must declare ``"codebook"`` (``encode(x).indices`` and a ``quantizer``).
     """
+    from ..evaluation import code_usage as measure
+
     if "codebook" not in capabilities(model):
         raise ViewNotAvailableError(f"{type(model).__name__} has no codebook")
-    num_codes = int(model.num_codes)  # type: ignore[arg-type]
-    count_codes = getattr(getattr(model, "quantizer", None), "count_codes", None)
-    counts = torch.zeros(num_codes, dtype=torch.float64)
-    for batch in x.split(batch_size):
-        indices = model.encode(batch).indices  # type: ignore[operator]
-        if callable(count_codes):
-            counts += count_codes(indices).sum(dim=0).double().cpu()  # [Q, K] -> [K]
-        else:
-            valid = indices.reshape(-1)
-            counts += torch.bincount(valid[valid >= 0].cpu(), minlength=num_codes).double()
-    return counts.round().long()
+    return measure(model, x, batch_size=batch_size)
 
 
 def pca_2d(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
