@@ -26,19 +26,27 @@ Names are lower-case with underscores; a lookup also accepts hyphens and any cas
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from torch import nn
 
+from ._registry import Registry
+
 LatentKind = Literal["features", "code", "dictionary"]
 """What a model's encoder must output: ``"features"`` (flat features the model maps to its
 latent), ``"code"`` (the latent code itself) or ``"dictionary"`` (the model has no encoder
 network: it is built from the input size); see the module docstring."""
 
-__all__ = ["LatentKind", "ModelEntry", "get_model_entry", "list_models", "register_model"]
+__all__ = [
+    "LatentKind",
+    "ModelEntry",
+    "Registry",
+    "get_model_entry",
+    "list_models",
+    "register_model",
+]
 
 
 @dataclass(frozen=True)
@@ -54,12 +62,16 @@ class ModelEntry:
 
 
 _T = TypeVar("_T", bound=type[nn.Module])
-_MODELS: dict[str, ModelEntry] = {}
 
 
 def _normalise(name: str) -> str:
     """The registry key of a name: lower-case, hyphens as underscores."""
     return name.lower().replace("-", "_")
+
+
+#: Every registered model by name (any case, ``-`` or ``_``).
+MODELS: Registry[ModelEntry] = Registry("model", normalise=_normalise)
+_MODELS = MODELS.entries  # the table itself (tests patch it)
 
 
 def register_model(
@@ -102,8 +114,7 @@ def get_model_entry(name: str) -> ModelEntry:
     key = _normalise(name)
     if key in _MODELS:
         return _MODELS[key]
-    close = difflib.get_close_matches(key, _MODELS, n=3)
-    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    hint = MODELS.did_you_mean(key)
     available = ", ".join(sorted(_MODELS))
     raise ValueError(f"Unknown model {name!r}.{hint} Available models: {available}")
 

@@ -14,7 +14,6 @@ New likelihoods subclass :class:`Likelihood` and register a name with
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import TypeVar
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._registry import Registry
 from .._validation import (
     check_all_finite,
     check_floating,
@@ -133,7 +133,8 @@ class Likelihood(nn.Module):
 
 
 _L = TypeVar("_L", bound=type[Likelihood])
-_REGISTRY: dict[str, Callable[[], Likelihood]] = {}
+LIKELIHOODS: Registry[type[Likelihood]] = Registry("likelihood", same_object_again=False)
+_REGISTRY = LIKELIHOODS.entries  # the table itself (tests patch it)
 
 
 def register_likelihood(name: str) -> Callable[[_L], _L]:
@@ -144,10 +145,8 @@ def register_likelihood(name: str) -> Callable[[_L], _L]:
     key = name.lower()
 
     def decorator(cls: _L) -> _L:
-        if key in _REGISTRY:
-            raise ValueError(f"a likelihood named {key!r} is already registered")
+        LIKELIHOODS.register(key, cls)
         cls.name = key
-        _REGISTRY[key] = cls
         return cls
 
     return decorator
@@ -155,7 +154,7 @@ def register_likelihood(name: str) -> Callable[[_L], _L]:
 
 def available_likelihoods() -> list[str]:
     """The registered likelihood names, sorted."""
-    return sorted(_REGISTRY)
+    return LIKELIHOODS.names()
 
 
 def same_shape_likelihood(likelihood: object) -> bool:
@@ -191,8 +190,7 @@ def get_likelihood(likelihood: object) -> Likelihood:
         key = likelihood.lower()
         if key in _REGISTRY:
             return _REGISTRY[key]()
-        close = difflib.get_close_matches(key, _REGISTRY, n=3)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        hint = LIKELIHOODS.did_you_mean(key, inline=True)
         raise ValueError(
             f"Unsupported likelihood {likelihood!r}: expected one of "
             f"{available_likelihoods()}{hint}"

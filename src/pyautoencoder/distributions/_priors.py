@@ -14,7 +14,6 @@ a Monte Carlo estimate for the mixtures.
 
 from __future__ import annotations
 
-import difflib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ import torch
 from torch import distributions as D
 from torch import nn
 
+from .._registry import Registry
 from .._validation import check_positive_int, value_checks_enabled
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -101,7 +101,8 @@ def _unvalidated_if_unchecked(dist: D.Distribution) -> D.Distribution:
 
 
 _P = TypeVar("_P", bound=type[Prior])
-_PRIORS: dict[str, type[Prior]] = {}
+PRIORS: Registry[type[Prior]] = Registry("prior", same_object_again=False)
+_PRIORS = PRIORS.entries
 
 
 def register_prior(name: str) -> Callable[[_P], _P]:
@@ -112,10 +113,8 @@ def register_prior(name: str) -> Callable[[_P], _P]:
     key = name.lower()
 
     def decorator(cls: _P) -> _P:
-        if key in _PRIORS:
-            raise ValueError(f"a prior named {key!r} is already registered")
+        PRIORS.register(key, cls)
         cls.name = key
-        _PRIORS[key] = cls
         return cls
 
     return decorator
@@ -123,7 +122,7 @@ def register_prior(name: str) -> Callable[[_P], _P]:
 
 def available_priors() -> list[str]:
     """The registered prior names, sorted."""
-    return sorted(_PRIORS)
+    return PRIORS.names()
 
 
 def get_prior(prior: object, latent_dim: int) -> Prior:
@@ -141,8 +140,7 @@ def get_prior(prior: object, latent_dim: int) -> Prior:
     if isinstance(prior, str):
         key = prior.lower()
         if key not in _PRIORS:
-            close = difflib.get_close_matches(key, _PRIORS, n=3)
-            hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+            hint = PRIORS.did_you_mean(key, inline=True)
             raise ValueError(f"Unknown prior {prior!r}: expected one of {available_priors()}{hint}")
         return _PRIORS[key](latent_dim)
     if isinstance(prior, Prior):

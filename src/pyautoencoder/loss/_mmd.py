@@ -15,12 +15,13 @@ and the prior ``p(z)`` by InfoVAE / MMD-VAE (Zhao et al. 2019) and WAE-MMD (Tols
 
 from __future__ import annotations
 
-import difflib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import torch
+
+from .._registry import Registry
 
 
 class Kernel(ABC):
@@ -77,17 +78,18 @@ class InverseMultiquadricKernel(Kernel):
         return c / (c + sq_dist)
 
 
-_KERNELS: dict[str, type[Kernel]] = {"rbf": RBFKernel, "imq": InverseMultiquadricKernel}
+KERNELS: Registry[type[Kernel]] = Registry("kernel")
+KERNELS.register("rbf", RBFKernel)
+KERNELS.register("imq", InverseMultiquadricKernel)
 
 
 def get_kernel(kernel: str | Kernel) -> Kernel:
     """Resolve ``"rbf"``, ``"imq"`` or a :class:`Kernel` object."""
     if isinstance(kernel, Kernel):
         return kernel
-    if isinstance(kernel, str) and kernel.lower() in _KERNELS:
-        return _KERNELS[kernel.lower()]()
-    close = difflib.get_close_matches(str(kernel).lower(), _KERNELS, n=2)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    if isinstance(kernel, str) and kernel in KERNELS:
+        return KERNELS.get(kernel)()
+    hint = KERNELS.did_you_mean(kernel, n=2, inline=True)
     raise ValueError(f"Unknown kernel {kernel!r}: expected 'rbf', 'imq' or a Kernel{hint}")
 
 

@@ -10,15 +10,19 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
+from .._registry import Registry
+
 OptimizerSpec = str | Callable[[Iterable[torch.nn.Parameter]], Optimizer]
 SchedulerSpec = str | Callable[[Optimizer, int], LRScheduler] | None
 
-_OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
+for _name, _cls in (
+    ("adam", torch.optim.Adam),
+    ("adamw", torch.optim.AdamW),
+    ("sgd", torch.optim.SGD),
+    ("rmsprop", torch.optim.RMSprop),
+):
+    OPTIMIZERS.register(_name, _cls)
 SCHEDULERS = ("constant", "cosine", "linear")
 
 
@@ -53,12 +57,12 @@ def make_optimizer(
         raise ValueError("the model has no trainable parameters (requires_grad=True)")
     if callable(spec) and not isinstance(spec, str):
         return spec(params)
-    cls = _OPTIMIZERS.get(str(spec).lower())
-    if cls is None:
+    if str(spec) not in OPTIMIZERS:
         raise ValueError(
-            f"unknown optimizer {spec!r}; expected one of {sorted(_OPTIMIZERS)} or a callable "
-            "params -> torch.optim.Optimizer"
+            f"unknown optimizer {spec!r}; expected one of {OPTIMIZERS.names()} or a callable "
+            f"params -> torch.optim.Optimizer{OPTIMIZERS.did_you_mean(spec, inline=True)}"
         )
+    cls = OPTIMIZERS.get(str(spec))
     options: dict[str, Any] = {"lr": lr, "weight_decay": weight_decay}
     options.update(_fast_kernel_option(params, cls))
     options.update(extra)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .._base import ModelOutput
+from .._registry import Registry
 from .._validation import check_floating, check_tensor
 from ..loss._result import LossResult
 from ..registry import register_model
@@ -93,22 +94,21 @@ class SaltAndPepperCorruption(Corruption):
         return f"noise_level={self.noise_level}, low={self.low}, high={self.high}"
 
 
-_CORRUPTIONS: dict[str, type[Corruption]] = {
-    "gaussian": GaussianCorruption,
-    "masking": MaskingCorruption,
-    "salt_and_pepper": SaltAndPepperCorruption,
-}
+CORRUPTIONS: Registry[type[Corruption]] = Registry("corruption")
+CORRUPTIONS.register("gaussian", GaussianCorruption)
+CORRUPTIONS.register("masking", MaskingCorruption)
+CORRUPTIONS.register("salt_and_pepper", SaltAndPepperCorruption)
 
 
 def get_corruption(corruption: str | Corruption, noise_level: float) -> Corruption:
     """Resolve a corruption name (``"gaussian"``, ``"masking"``, ``"salt_and_pepper"``)."""
     if isinstance(corruption, Corruption):
         return corruption
-    if isinstance(corruption, str) and corruption.lower() in _CORRUPTIONS:
-        return _CORRUPTIONS[corruption.lower()](noise_level)
+    if isinstance(corruption, str) and corruption in CORRUPTIONS:
+        return CORRUPTIONS.get(corruption)(noise_level)
     raise ValueError(
-        f"corruption must be one of {sorted(_CORRUPTIONS)} or a Corruption object, got "
-        f"{corruption!r}"
+        f"corruption must be one of {CORRUPTIONS.names()} or a Corruption object, got "
+        f"{corruption!r}{CORRUPTIONS.did_you_mean(corruption, inline=True)}"
     )
 
 
