@@ -37,7 +37,11 @@ def check_posterior_model(model: object, function: str) -> nn.Module:
         name
         for name, ok in (
             ("posterior(x)", callable(getattr(model, "posterior", None))),
-            ("prior", _has_attribute(model, "prior")),
+            (
+                "prior",
+                _has_attribute(model, "prior")
+                or callable(getattr(model, "sample_log_terms", None)),
+            ),
             ("_decode(z)", callable(getattr(model, "_decode", None))),
         )
         if not ok

@@ -69,6 +69,40 @@ def _sample_chunks(
             yield log_lik.double(), log_prior.double(), log_q.double()
 
 
+def _model_chunks(
+    model: nn.Module,
+    x: torch.Tensor,
+    num_samples: int,
+    chunk_size: int,
+    likelihood: Likelihood,
+    generator: torch.Generator | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Like :func:`_sample_chunks` for a model that draws its own samples (``sample_log_terms``:
+    hierarchical VAEs, whose posterior is not one distribution over one ``z``)."""
+    with seeded_global_rng(generator, x.device):
+        for start in range(0, num_samples, chunk_size):
+            count = min(chunk_size, num_samples - start)
+            terms = model.sample_log_terms(x, count, likelihood)  # type: ignore[operator]
+            yield tuple(t.double() for t in terms)  # type: ignore[misc]
+
+
+def _chunks(
+    model: nn.Module,
+    x: torch.Tensor,
+    num_samples: int,
+    chunk_size: int,
+    likelihood: Likelihood,
+    generator: torch.Generator | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``(log p(x|z), log p(z), log q(z|x))`` chunks, from the model's own sampler if it has one."""
+    if callable(getattr(model, "sample_log_terms", None)):
+        return _model_chunks(model, x, num_samples, chunk_size, likelihood, generator)
+    posterior = posterior_of(model, x)
+    return _sample_chunks(
+        model, x, posterior, prior_of(model), num_samples, chunk_size, likelihood, generator
+    )
+
+
 def log_likelihood_estimate(
     model: nn.Module,
     data: DataSource,
@@ -148,10 +182,7 @@ def log_likelihood_estimate(
             num_dims = x[0].numel()
             lse_w = torch.full((x.shape[0],), -math.inf, dtype=torch.float64, device=device)
             lse_w2 = lse_w.clone()
-            posterior = posterior_of(model, x)
-            chunks = _sample_chunks(
-                model, x, posterior, prior_of(model), num_samples, chunk_size, observation, rng
-            )
+            chunks = _chunks(model, x, num_samples, chunk_size, observation, rng)
             for log_lik, log_prior, log_q in chunks:
                 log_w = log_lik + log_prior - log_q  # [B, C]
                 lse_w = torch.logaddexp(lse_w, log_w.logsumexp(dim=1))
@@ -216,15 +247,15 @@ def elbo(
             num_dims = x[0].numel()
             log_lik_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=device)
             log_ratio_sum = torch.zeros_like(log_lik_sum)
-            posterior, prior = posterior_of(model, x), prior_of(model)
-            chunks = _sample_chunks(
-                model, x, posterior, prior, num_samples, chunk_size, observation, rng
-            )
+            chunks = _chunks(model, x, num_samples, chunk_size, observation, rng)
             for log_lik, log_prior, log_q in chunks:
                 log_lik_sum += log_lik.sum(dim=1)
                 log_ratio_sum += (log_q - log_prior).sum(dim=1)
             reconstruction.append((log_lik_sum / num_samples).cpu())
-            kl.append(_kl_or_estimate(posterior, prior, log_ratio_sum / num_samples).cpu())
+            kl_estimate = log_ratio_sum / num_samples
+            if not callable(getattr(model, "sample_log_terms", None)):
+                kl_estimate = _kl_or_estimate(posterior_of(model, x), prior_of(model), kl_estimate)
+            kl.append(kl_estimate.cpu())
     recon = torch.cat(reconstruction)
     kl_values = torch.cat(kl)
     per_example = recon - kl_values

@@ -31,7 +31,9 @@ class VariationalModel(Protocol):
     ``sum_features log p(x | z_s)``; ``kl_per_dim(output) -> [B, D_z]`` (closed form) or
     ``[B, 1]`` (Monte Carlo); ``posterior_log_prob(output, detach_params) -> [B, S]``:
     ``log q(z_s | x)`` at ``output.z`` (``detach_params=True`` stops the gradient through the
-    posterior's parameters but not through the sample path); ``latent_prior``; ``latent_dim``.
+    posterior's parameters but not through the sample path); ``prior_log_prob(output) ->
+    [B, S]``: ``log p(z_s)`` (a hierarchical model's top-down prior too); ``latent_prior``;
+    ``latent_dim``.
     """
 
     latent_dim: int
@@ -44,6 +46,8 @@ class VariationalModel(Protocol):
     def kl_per_dim(self, output: Any) -> torch.Tensor: ...
 
     def posterior_log_prob(self, output: Any, detach_params: bool = False) -> torch.Tensor: ...
+
+    def prior_log_prob(self, output: Any) -> torch.Tensor: ...
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("objective")

@@ -69,7 +69,7 @@ def importance_terms(
     log_lik = model.reconstruction_log_prob(x, output, likelihood)  # [B, S]
     kl_per_dim = model.kl_per_dim(output)
     weight = check_weight(beta, "beta")
-    log_prior = model.latent_prior.log_prob(output.z)  # [B, S]
+    log_prior = model.prior_log_prob(output)  # [B, S]
     log_q = model.posterior_log_prob(output, detach_params)  # [B, S]
     if isinstance(weight, float) and weight == 1.0:
         log_w = log_lik + log_prior - log_q

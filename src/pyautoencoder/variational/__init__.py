@@ -8,6 +8,12 @@ from ._adagvae import AdaGVAE
 from ._beta_tcvae import BetaTCVAE
 from ._cvae import CVAE, ConcatConditioning, Conditioning
 from ._dip_vae import DIPVAE
+from ._hierarchical import (
+    HierarchicalEncodeOutput,
+    HierarchicalOutput,
+    HierarchicalVAE,
+    LadderVAE,
+)
 from ._info_vae import WAE, InfoVAE
 from ._iwae import IWAE
 from ._outputs import (
@@ -32,6 +38,10 @@ __all__ = [
     "PosteriorOutput",
     "BetaTCVAE",
     "ConcatConditioning",
+    "HierarchicalEncodeOutput",
+    "HierarchicalOutput",
+    "HierarchicalVAE",
+    "LadderVAE",
     "Conditioning",
     "InfoVAE",
     "VAEDecodeOutput",

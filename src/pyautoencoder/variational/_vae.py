@@ -225,6 +225,10 @@ class VAE(BaseAutoencoder):
         """
         return self.latent_posterior.log_prob(output, detach_params)
 
+    def prior_log_prob(self, output: VAEOutput) -> torch.Tensor:
+        """``log p(z_s)`` ``[B, S]`` at ``output.z`` under :attr:`latent_prior`."""
+        return self.latent_prior.log_prob(output.z)
+
     def free_bits_kl(self, kl_per_dim: torch.Tensor) -> torch.Tensor | None:
         """The thresholded KL term ``sum_d max(lambda, mean_b KL_bd)`` (scalar), or ``None``."""
         return free_bits_kl(kl_per_dim, self.free_bits, self.latent_dim)

@@ -1,0 +1,580 @@
+r"""Top-down hierarchical VAEs: the Ladder VAE and a residual (NVAE/VDVAE-style) model.
+
+Both have ``L`` latent groups ``z_1`` (next to ``x``) ... ``z_L`` (top), a top-down prior
+
+.. math::
+
+    p(z) = p(z_L) \prod_{l<L} p(z_l \mid z_{>l}), \qquad p(z_L) = N(0, I),
+
+and a posterior that runs top-down too, ``q(z | x) = q(z_L | x) \prod_{l<L} q(z_l | z_{>l}, x)``,
+each factor a diagonal Gaussian that combines a bottom-up feature of ``x`` with the top-down
+state. The ELBO is
+
+.. math::
+
+    \mathcal L(x) = \mathbb E_q[\log p(x \mid z)]
+        - \sum_{l=1}^L \mathbb E_{q(z_{>l} \mid x)}
+          \big[\mathrm{KL}(q(z_l \mid z_{>l}, x) \,\|\, p(z_l \mid z_{>l}))\big],
+
+with each group's KL in closed form given the upper groups' samples (Sønderby et al. 2016,
+eq. 15; Vahdat & Kautz 2020, eq. 2). The models implement the objective protocol of
+:mod:`pyautoencoder.objectives` (``reconstruction_log_prob``, ``kl_per_dim``,
+``posterior_log_prob``, ``prior_log_prob``), so :class:`~pyautoencoder.objectives.ELBO` and
+:class:`~pyautoencoder.objectives.ImportanceWeightedBound` work unchanged, and
+:func:`~pyautoencoder.evaluation.log_likelihood_estimate` uses the full top-down posterior as
+its proposal (:meth:`sample_log_terms`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import distributions as D
+from torch import nn
+
+from .._base import BaseAutoencoder
+from .._base._model_output import ModelOutput
+from .._validation import check_module, check_num_samples, check_positive_int
+from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+from ..loss._result import LossResult
+from ..loss._sampled import check_sampled_reconstruction, sampled_log_likelihood
+from ..objectives._base import Objective
+from ..objectives._elbo import ELBO
+from ..registry import register_model
+from ._outputs import VAEDecodeOutput
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@dataclass(slots=True, repr=False)
+class HierarchicalOutput(ModelOutput):
+    """A hierarchical VAE's pass: every group's sample and densities, groups concatenated.
+
+    ``x_hat [B, S, ...]``; ``z, mu, log_var, kl [B, S, D]`` with ``D = sum(latent_dims)``
+    (``z_1`` first; ``mu, log_var`` of ``q(z_l | z_{>l}, x)`` given the upper samples of the
+    same row; ``kl`` each dimension's closed-form KL to ``p(z_l | z_{>l})``); ``log_q,
+    log_p [B, S]``: ``log q(z | x)`` and ``log p(z)`` of the whole sample.
+    """
+
+    x_hat: torch.Tensor
+    z: torch.Tensor
+    mu: torch.Tensor
+    log_var: torch.Tensor
+    kl: torch.Tensor
+    log_q: torch.Tensor
+    log_p: torch.Tensor
+
+
+@dataclass(slots=True, repr=False)
+class HierarchicalEncodeOutput(ModelOutput):
+    """``z, mu, log_var [B, S, D]`` of the top-down posterior (see :class:`HierarchicalOutput`)."""
+
+    z: torch.Tensor
+    mu: torch.Tensor
+    log_var: torch.Tensor
+
+
+def _gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """``log N(z; mu, exp(log_var))`` summed over the last dimension."""
+    return (-0.5 * ((z - mu).square() * torch.exp(-log_var) + log_var) - _HALF_LOG_2PI).sum(-1)
+
+
+def gaussian_kl_per_dim(
+    mu_q: torch.Tensor, log_var_q: torch.Tensor, mu_p: torch.Tensor, log_var_p: torch.Tensor
+) -> torch.Tensor:
+    r"""``KL(N(mu_q, var_q) || N(mu_p, var_p))`` per dimension (elementwise).
+
+    ``0.5 (log var_p - log var_q + (var_q + (mu_q - mu_p)^2) / var_p - 1)``.
+    """
+    return 0.5 * (
+        log_var_p
+        - log_var_q
+        + (torch.exp(log_var_q) + (mu_q - mu_p).square()) * torch.exp(-log_var_p)
+        - 1.0
+    )
+
+
+def precision_weighted_merge(
+    mu_a: torch.Tensor, log_var_a: torch.Tensor, mu_b: torch.Tensor, log_var_b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The normalised product of two diagonal Gaussians (Sønderby et al. 2016, eq. 18-19).
+
+    .. math::
+
+        \sigma^2 = \frac{1}{\sigma_a^{-2} + \sigma_b^{-2}}, \qquad
+        \mu = \sigma^2 (\mu_a \sigma_a^{-2} + \mu_b \sigma_b^{-2}).
+
+    Returns ``(mu, log_var)``; ``log var = -logaddexp(-log var_a, -log var_b)`` keeps it finite
+    for extreme variances.
+    """
+    log_var = -torch.logaddexp(-log_var_a, -log_var_b)
+    mu = (mu_a * torch.exp(log_var - log_var_a)) + (mu_b * torch.exp(log_var - log_var_b))
+    return mu, log_var
+
+
+def _group_sizes(latent_dims: int | Sequence[int], num_groups: int) -> list[int]:
+    """The group sizes: a sequence as given (``z_1`` first), or ``num_groups`` times an int."""
+    if isinstance(latent_dims, int) and not isinstance(latent_dims, bool):
+        size = check_positive_int(latent_dims, "latent_dims")
+        return [size] * check_positive_int(num_groups, "num_groups")
+    if isinstance(latent_dims, str | bytes) or not isinstance(latent_dims, Sequence):
+        raise TypeError(f"latent_dims must be an int or a sequence of ints, got {latent_dims!r}")
+    if len(latent_dims) < 1:
+        raise ValueError("latent_dims must hold at least one group size, got an empty sequence")
+    return [check_positive_int(d, f"latent_dims[{i}]") for i, d in enumerate(latent_dims)]
+
+
+def _mlp(fan_in: int, hidden: int, fan_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(fan_in, hidden), nn.SiLU(), nn.Linear(hidden, fan_out))
+
+
+class _ResidualBlock(nn.Module):
+    """``h + MLP(h)`` (the bottom-up blocks)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.net = _mlp(width, width, width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.net(h)
+
+
+@dataclass
+class _GroupPass:
+    """One group of a top-down pass: its sample, posterior and prior parameters."""
+
+    z: torch.Tensor
+    mu_q: torch.Tensor
+    log_var_q: torch.Tensor
+    mu_p: torch.Tensor
+    log_var_p: torch.Tensor
+
+
+class _TopDownVAE(BaseAutoencoder):
+    """Shared machinery of the top-down models: bottom-up features, the top-down pass, the
+    objective protocol, sampling and evaluation. Subclasses define how a group's posterior
+    combines its bottom-up feature with the prior (:meth:`_posterior`), how the top-down state
+    moves on (:meth:`_next_state`) and what the decoder reads (:meth:`_decoder_input`)."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"posterior", "prior_sampling"})
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dims: int | Sequence[int],
+        *,
+        num_groups: int = 2,
+        hidden_dim: int = 128,
+        likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+        objective: Objective | None = None,
+    ) -> None:
+        super().__init__()
+        check_module(encoder, "encoder")
+        check_module(decoder, "decoder")
+        self.latent_dims = _group_sizes(latent_dims, num_groups)
+        self.latent_dim = sum(self.latent_dims)
+        self.hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = get_likelihood(likelihood)
+        self.objective = objective if objective is not None else ELBO()
+        width = self.hidden_dim
+        self.bottom_up = nn.ModuleList(
+            [nn.Sequential(nn.LazyLinear(width), nn.SiLU())]
+            + [_ResidualBlock(width) for _ in self.latent_dims[1:]]
+        )
+        # p(z_l | state) for every group below the top (the top prior is N(0, I)).
+        self.prior_heads = nn.ModuleList(nn.Linear(width, 2 * d) for d in self.latent_dims[:-1])
+
+    # ------------------------------------------------------------------ subclass hooks
+    @abstractmethod
+    def _posterior(
+        self, group: int, state: torch.Tensor | None, feature: torch.Tensor,
+        mu_p: torch.Tensor, log_var_p: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """``(mu_q, log_var_q)`` of group ``group`` from the state, its feature and prior."""
+
+    @abstractmethod
+    def _next_state(
+        self, group: int, state: torch.Tensor | None, z: torch.Tensor
+    ) -> torch.Tensor:  # fmt: skip
+        """The top-down state after group ``group`` drew ``z``."""
+
+    @abstractmethod
+    def _decoder_input(self, state: torch.Tensor, z_bottom: torch.Tensor) -> torch.Tensor:
+        """What the decoder reads after the bottom group."""
+
+    def _top_state(self, rows: int, like: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    # ------------------------------------------------------------------ passes
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Bottom-up features ``h_1 .. h_L``, each ``[B, hidden_dim]``."""
+        h = self.encoder(x)
+        if h.dim() != 2:
+            raise ValueError(f"the encoder must return features [B, F], got {tuple(h.shape)}")
+        features = []
+        for block in self.bottom_up:
+            h = block(h)
+            features.append(h)
+        return features
+
+    def _prior_params(
+        self, group: int, state: torch.Tensor | None, like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if group == len(self.latent_dims) - 1 or state is None:
+            zeros = like.new_zeros(like.shape[0], self.latent_dims[group])
+            return zeros, zeros
+        mu, log_var = self.prior_heads[group](state).chunk(2, dim=-1)
+        return mu, log_var
+
+    def _top_down(
+        self, features: list[torch.Tensor] | None, rows: int, like: torch.Tensor,
+        sample: bool, given: list[torch.Tensor] | None = None,
+    ) -> tuple[list[_GroupPass], torch.Tensor]:  # fmt: skip
+        """Run the groups from the top. ``features`` (posterior) or ``None`` (prior); ``given``
+        fixes the samples. Returns the groups (bottom first) and the decoder's input."""
+        state = self._top_state(rows, like)
+        passes: list[_GroupPass] = []
+        for group in reversed(range(len(self.latent_dims))):
+            mu_p, log_var_p = self._prior_params(group, state, like)
+            if features is None:
+                mu_q, log_var_q = mu_p, log_var_p
+            else:
+                mu_q, log_var_q = self._posterior(group, state, features[group], mu_p, log_var_p)
+            if given is not None:
+                z = given[group]
+            elif sample:
+                z = mu_q + torch.exp(0.5 * log_var_q) * torch.randn_like(mu_q)
+            else:
+                z = mu_q
+            passes.append(_GroupPass(z, mu_q, log_var_q, mu_p, log_var_p))
+            state = self._next_state(group, state, z)
+        passes.reverse()
+        final = passes[0].z if state is None else state  # subclasses always set a state
+        return passes, self._decoder_input(final, passes[0].z)
+
+    def _split(self, z: torch.Tensor) -> list[torch.Tensor]:
+        return list(z.split(self.latent_dims, dim=-1))
+
+    def _run(self, x: torch.Tensor, S: int, sample: bool) -> tuple[list[_GroupPass], torch.Tensor]:
+        num_samples = check_num_samples(S, "S")
+        features = self._features(x)
+        if num_samples > 1:
+            features = [h.repeat_interleave(num_samples, dim=0) for h in features]  # [B*S, H]
+        return self._top_down(features, features[0].shape[0], features[0], sample)
+
+    def forward(self, x: torch.Tensor, S: int = 1, sample: bool = True) -> HierarchicalOutput:
+        """Encode top-down (``S`` samples per input, or the means with ``sample=False``) and
+        decode. Shapes in :class:`HierarchicalOutput`."""
+        batch, num_samples = x.shape[0], check_num_samples(S, "S")
+        passes, decoder_input = self._run(x, num_samples, sample)
+        flat = self.decoder(decoder_input)  # [B * S, ...]
+
+        def per_sample(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(batch, num_samples, *t.shape[1:])
+
+        def cat(name: str) -> torch.Tensor:
+            return per_sample(torch.cat([getattr(p, name) for p in passes], dim=-1))
+
+        kl = torch.cat(
+            [gaussian_kl_per_dim(p.mu_q, p.log_var_q, p.mu_p, p.log_var_p) for p in passes], -1
+        )
+        log_q = sum(_gaussian_log_prob(p.z, p.mu_q, p.log_var_q) for p in passes)
+        log_p = sum(_gaussian_log_prob(p.z, p.mu_p, p.log_var_p) for p in passes)
+        return HierarchicalOutput(
+            x_hat=per_sample(flat),
+            z=cat("z"),
+            mu=cat("mu_q"),
+            log_var=cat("log_var_q"),
+            kl=per_sample(kl),
+            log_q=per_sample(torch.as_tensor(log_q)),
+            log_p=per_sample(torch.as_tensor(log_p)),
+        )
+
+    def _encode(self, x: torch.Tensor, S: int = 1, sample: bool = True) -> HierarchicalEncodeOutput:
+        batch, num_samples = x.shape[0], check_num_samples(S, "S")
+        passes, _ = self._run(x, num_samples, sample)
+
+        def cat(name: str) -> torch.Tensor:
+            joined = torch.cat([getattr(p, name) for p in passes], dim=-1)
+            return joined.reshape(batch, num_samples, -1)
+
+        return HierarchicalEncodeOutput(z=cat("z"), mu=cat("mu_q"), log_var=cat("log_var_q"))
+
+    def encode(self, x: torch.Tensor, S: int = 1, sample: bool = False) -> HierarchicalEncodeOutput:
+        """The top-down posterior's means (default) or ``S`` samples, ``z [B, S, D]``."""
+        with torch.no_grad():
+            return self._encode(x, S=S, sample=sample)
+
+    def _decode(self, z: torch.Tensor) -> VAEDecodeOutput:
+        """Decode ``z [B, S, D]`` (all groups given) into ``x_hat [B, S, ...]``."""
+        if z.dim() != 3 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"z must have shape [B, S, D] with D = sum(latent_dims) = {self.latent_dim}, "
+                f"got {tuple(z.shape)}"
+            )
+        batch, num_samples = z.shape[:2]
+        flat = z.reshape(batch * num_samples, self.latent_dim)
+        _, decoder_input = self._top_down(None, flat.shape[0], flat, True, self._split(flat))
+        x_hat = self.decoder(decoder_input)
+        return VAEDecodeOutput(x_hat=x_hat.reshape(batch, num_samples, *x_hat.shape[1:]))
+
+    def _build_pass(self, input_sample: torch.Tensor) -> None:
+        self(input_sample, sample=False)
+
+    # ------------------------------------------------------------------ sampling and views
+    def sample(self, num_samples: int) -> torch.Tensor:
+        """Decoder outputs ``[num_samples, ...]`` for ancestral draws ``z_L, ..., z_1`` from
+        the top-down prior (no grad)."""
+        count = check_num_samples(num_samples, "num_samples")
+        like = next(self.parameters())
+        with torch.no_grad():
+            template = like.new_zeros(count, 1)
+            _, decoder_input = self._top_down(None, count, template, True)
+            return self.decoder(decoder_input)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Decoder output ``[B, ...]`` along the posterior's mean path (no grad)."""
+        with torch.no_grad():
+            return self(x, sample=False).x_hat[:, 0]
+
+    def posterior(self, x: torch.Tensor) -> D.Distribution:
+        """Every group's Gaussian along the mean path (upper groups at their means), as one
+        distribution with event ``[D]``: for latent maps and active units. Log-likelihoods use
+        the full top-down posterior (:meth:`sample_log_terms`)."""
+        encoded = self._encode(x, S=1, sample=False)
+        return D.Independent(D.Normal(encoded.mu[:, 0], torch.exp(0.5 * encoded.log_var[:, 0])), 1)
+
+    @property
+    def group_slices(self) -> list[slice]:
+        """Where each group ``z_l`` sits in the concatenated ``[..., D]`` tensors."""
+        bounds = [0, *itertools.accumulate(self.latent_dims)]
+        return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+    # ------------------------------------------------------------------ objective protocol
+    def resolve_likelihood(
+        self, likelihood: LikelihoodType | str | Likelihood | None
+    ) -> Likelihood:
+        """``likelihood`` as an object; ``None`` means the model's own."""
+        return self.likelihood if likelihood is None else get_likelihood(likelihood)
+
+    def reconstruction_log_prob(
+        self, x: torch.Tensor, output: HierarchicalOutput, likelihood: Any = None
+    ) -> torch.Tensor:
+        """Checked ``sum_features log p(x | z_s)``, ``[B, S]``."""
+        spec = self.likelihood if likelihood is None else likelihood
+        check_sampled_reconstruction(x, output.x_hat, spec)
+        return sampled_log_likelihood(x, output.x_hat, self.resolve_likelihood(likelihood))
+
+    def kl_per_dim(self, output: HierarchicalOutput) -> torch.Tensor:
+        """Closed-form KL of every group's dimensions given the upper samples, ``[B, D]``
+        (mean over the ``S`` samples)."""
+        return output.kl.mean(dim=1)
+
+    def posterior_log_prob(
+        self, output: HierarchicalOutput, detach_params: bool = False
+    ) -> torch.Tensor:
+        """``log q(z | x) = sum_l log q(z_l | z_{>l}, x)`` at the samples, ``[B, S]``."""
+        if detach_params:
+            raise ValueError(
+                f"{type(self).__name__} does not support the DReG gradient estimator (its "
+                "posterior's parameters depend on the samples of upper groups); use 'iwae'"
+            )
+        return output.log_q
+
+    def prior_log_prob(self, output: HierarchicalOutput) -> torch.Tensor:
+        """``log p(z) = log p(z_L) + sum_{l<L} log p(z_l | z_{>l})`` at the samples, ``[B, S]``."""
+        return output.log_p
+
+    @property
+    def latent_prior(self) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} has no single prior object (its prior is top-down); "
+            "objectives that need one (TotalCorrelation, MMDPenalty) do not apply: use ELBO or "
+            "ImportanceWeightedBound"
+        )
+
+    def compute_loss(
+        self,
+        x: torch.Tensor,
+        output: HierarchicalOutput,
+        beta: float | torch.Tensor = 1,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
+    ) -> LossResult:
+        """The objective (default: the ELBO), plus ``kl_group_<l>`` diagnostics (batch means,
+        nats; ``l = 1`` next to ``x``)."""
+        result = self.objective(self, x, output, beta=beta, likelihood=likelihood)
+        kl = output.kl.detach().mean(dim=(0, 1))  # [D]
+        groups = {f"kl_group_{g + 1}": kl[s].sum() for g, s in enumerate(self.group_slices)}
+        return LossResult(objective=result.objective, diagnostics={**result.diagnostics, **groups})
+
+    @torch.no_grad()
+    def sample_log_terms(
+        self, x: torch.Tensor, num_samples: int, likelihood: Likelihood
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(log p(x | z), log p(z), log q(z | x))``, each ``[B, num_samples]``, for
+        ``num_samples`` draws of the full top-down posterior (importance sampling)."""
+        output = self(x, S=num_samples)
+        log_lik = sampled_log_likelihood(x, output.x_hat, likelihood)
+        return log_lik, output.log_p, output.log_q
+
+
+@register_model("ladder_vae", latent="features", latent_arg="latent_dims")
+class LadderVAE(_TopDownVAE):
+    r"""Ladder VAE (Sønderby, Raiko, Maaløe, Sønderby & Winther 2016).
+
+    A deterministic bottom-up pass gives every group a Gaussian estimate ``N(mu_hat_l,
+    sigma_hat_l^2)`` from ``x``; the top-down pass merges it with the prior
+    ``p(z_l | z_{l+1}) = N(mu_p, sigma_p^2)`` by the precision-weighted product of the two
+    Gaussians (their eq. 18-19, :func:`precision_weighted_merge`); the top group uses the
+    bottom-up estimate alone (eq. 17). ``p(z_l | z_{l+1})`` is an MLP of ``z_{l+1}`` and the
+    decoder reads ``z_1``.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        ``x [B, ...] -> features [B, F]`` (the first bottom-up layer is lazy).
+    decoder : nn.Module
+        ``z_1 [N, latent_dims[0]] -> x_hat [N, ...]``.
+    latent_dims : int or sequence of int
+        Group sizes, ``z_1`` (bottom) first; ``L = len(latent_dims)``. An int means
+        ``num_groups`` groups of that size.
+    num_groups : int
+        Number of groups when ``latent_dims`` is an int (default 2).
+    hidden_dim : int
+        Width of the bottom-up and top-down networks.
+    likelihood : str, LikelihoodType or Likelihood
+        Observation model (default ``"gaussian"``, as for :class:`VAE`).
+    objective : Objective, optional
+        Default :class:`~pyautoencoder.objectives.ELBO`.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dims: int | Sequence[int],
+        *,
+        num_groups: int = 2,
+        hidden_dim: int = 128,
+        likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+        objective: Objective | None = None,
+    ) -> None:
+        super().__init__(
+            encoder, decoder, latent_dims, num_groups=num_groups,
+            hidden_dim=hidden_dim, likelihood=likelihood, objective=objective,
+        )  # fmt: skip
+        width = self.hidden_dim
+        self.estimate_heads = nn.ModuleList(nn.Linear(width, 2 * d) for d in self.latent_dims)
+        self.top_down = nn.ModuleList(
+            nn.Sequential(_mlp(d, width, width), nn.SiLU()) for d in self.latent_dims[1:]
+        )
+
+    def _posterior(
+        self, group: int, state: torch.Tensor | None, feature: torch.Tensor,
+        mu_p: torch.Tensor, log_var_p: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        mu_hat, log_var_hat = self.estimate_heads[group](feature).chunk(2, dim=-1)
+        if group == len(self.latent_dims) - 1:
+            return mu_hat, log_var_hat
+        return precision_weighted_merge(mu_hat, log_var_hat, mu_p, log_var_p)
+
+    def _next_state(self, group: int, state: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        return self.top_down[group - 1](z) if group > 0 else z
+
+    def _decoder_input(self, state: torch.Tensor, z_bottom: torch.Tensor) -> torch.Tensor:
+        return z_bottom
+
+
+@register_model("hierarchical_vae", latent="features", latent_arg="latent_dims")
+class HierarchicalVAE(_TopDownVAE):
+    r"""A top-down hierarchical VAE with residual cells, in the style of NVAE and VDVAE.
+
+    Vahdat & Kautz (2020), *NVAE: A Deep Hierarchical Variational Autoencoder*; Child (2021),
+    *Very Deep VAEs Generalize Autoregressive Models and Can Outperform Them on Images*. A
+    deterministic top-down state ``s`` starts from a learned vector; each group ``l`` (top
+    first) has the prior ``p(z_l | s) = N(mu_p(s), sigma_p^2(s))`` (``N(0, I)`` at the top) and
+    the posterior ``q(z_l | s, h_l)`` given relative to it (NVAE's residual normal, eq. 3):
+    ``mu_q = mu_p + delta_mu(s, h_l)``, ``log sigma_q^2 = log sigma_p^2 + delta(s, h_l)``, with
+    ``h_l`` the bottom-up feature of ``x`` at that depth. The state moves on by a residual cell,
+    ``s <- s + cell_l([s, z_l])``, and the decoder reads a linear map of the final state to
+    ``latent_dims[0]`` features (so one decoder fits both hierarchical models). The encoder's
+    features are shared by every group (one bottom-up pass).
+
+    Against instabilities (VDVAE, sec. 3.3) train with gradient clipping, e.g.
+    ``fit(..., gradient_clip_val=200)``; ``kl_balancing`` (NVAE, app. A) is off by default.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        ``x [B, ...] -> features [B, F]``.
+    decoder : nn.Module
+        ``[N, latent_dims[0]] -> x_hat [N, ...]`` (a linear map of the final state).
+    latent_dims : int or sequence of int
+        Group sizes, ``z_1`` (bottom) first; an int means ``num_groups`` groups of that size.
+    num_groups : int
+        Number of groups when ``latent_dims`` is an int (default 2).
+    hidden_dim : int
+        Width of the state and of every cell.
+    likelihood : str, LikelihoodType or Likelihood
+        Observation model (default ``"gaussian"``).
+    objective : Objective, optional
+        Default :class:`~pyautoencoder.objectives.ELBO`.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dims: int | Sequence[int],
+        *,
+        num_groups: int = 2,
+        hidden_dim: int = 128,
+        likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+        objective: Objective | None = None,
+    ) -> None:
+        super().__init__(
+            encoder, decoder, latent_dims, num_groups=num_groups,
+            hidden_dim=hidden_dim, likelihood=likelihood, objective=objective,
+        )  # fmt: skip
+        width = self.hidden_dim
+        self.initial_state = nn.Parameter(torch.zeros(width))
+        heads = [_mlp(2 * width, width, 2 * d) for d in self.latent_dims]
+        for head in heads:  # start at q = p (NVAE's residual normal)
+            last = head[-1]
+            if isinstance(last, nn.Linear):
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
+        self.posterior_heads = nn.ModuleList(heads)
+        self.cells = nn.ModuleList(_mlp(width + d, width, width) for d in self.latent_dims)
+        self.to_decoder = nn.Linear(width, self.latent_dims[0])
+
+    def _top_state(self, rows: int, like: torch.Tensor) -> torch.Tensor | None:
+        return self.initial_state.expand(rows, -1)
+
+    def _posterior(
+        self, group: int, state: torch.Tensor | None, feature: torch.Tensor,
+        mu_p: torch.Tensor, log_var_p: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        if state is None:
+            raise RuntimeError("HierarchicalVAE's top-down state is missing")
+        delta_mu, delta_log_var = self.posterior_heads[group](
+            torch.cat([state, feature], dim=-1)
+        ).chunk(2, dim=-1)
+        return mu_p + delta_mu, log_var_p + delta_log_var
+
+    def _next_state(self, group: int, state: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
+        if state is None:
+            raise RuntimeError("HierarchicalVAE's top-down state is missing")
+        return state + self.cells[group](torch.cat([state, z], dim=-1))
+
+    def _decoder_input(self, state: torch.Tensor, z_bottom: torch.Tensor) -> torch.Tensor:
+        return self.to_decoder(state)
