@@ -76,3 +76,37 @@ def test_api_at_a_glance_names_exist() -> None:
                     importlib.import_module(f"{getattr(target, '__name__', '')}.{part}")
                 assert hasattr(target, part), f"README names {module_name}: {name}, not found"
                 target = getattr(target, part)
+
+
+def _command_after(marker: str) -> str:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    return lines[lines.index(marker) + 1].strip()
+
+
+def test_main_command_installs_the_demo_extra_with_pip_progress() -> None:
+    """The first command installs only what the demo needs, and pip shows its progress."""
+    import tomllib
+
+    command = _command_after("# main-command")
+    assert command.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
+    assert 'pip install -e ".[demo]"' in command and command.endswith("pyautoencoder demo")
+    assert " -q" not in command
+    pyproject = tomllib.loads((README.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    demo = pyproject["project"]["optional-dependencies"]["demo"]
+    names = {re.split(r"[<>=\[; ]", item, maxsplit=1)[0] for item in demo}
+    assert names == {
+        "lightning-fabric",
+        "safetensors",
+        "tqdm",
+        "matplotlib",
+        "scikit-learn",
+        "numpy",
+    }
+
+
+def test_test_command_keeps_the_ci_prefix_and_every_extra() -> None:
+    command = _command_after("# test-command")
+    assert command.startswith(
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -q torch==2.13.0 && "
+        'pip install -q -e ".[all]" && '
+    )

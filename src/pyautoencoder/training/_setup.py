@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import signal
 import sys
 import threading
@@ -17,15 +19,37 @@ from ._config import TrainerConfig
 from ._step import BatchFn
 
 
+@functools.cache
+def fabric_package() -> str:
+    """Where Fabric lives: ``"lightning.fabric"`` when the ``lightning`` package is installed,
+    else the standalone ``"lightning_fabric"`` (the ``demo`` extra installs only that one).
+
+    ``lightning`` wins when both are there, so strategies, plugins and loggers that a user
+    built from ``lightning.fabric`` are the classes Fabric checks them against.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("lightning") is not None:
+        return "lightning.fabric"
+    if importlib.util.find_spec("lightning_fabric") is not None:
+        return "lightning_fabric"
+    raise ImportError('training needs Lightning Fabric: pip install "pyautoencoder[train]"')
+
+
+def fabric_module(name: str = "") -> Any:
+    """``lightning.fabric[.name]`` or ``lightning_fabric[.name]`` (see :func:`fabric_package`)."""
+    return importlib.import_module(".".join(filter(None, (fabric_package(), name))))
+
+
 def import_fabric() -> Any:
-    """``lightning.fabric.Fabric``, or an ImportError naming the extra to install."""
+    """``lightning.fabric.Fabric`` (or ``lightning_fabric.Fabric``), or an ImportError naming
+    the extra to install."""
     try:
-        from lightning.fabric import Fabric
+        return fabric_module().Fabric
     except ImportError as error:
         raise ImportError(
             'training needs Lightning Fabric: pip install "pyautoencoder[train]"'
         ) from error
-    return Fabric
 
 
 def tensorboard_installed() -> bool:
@@ -63,12 +87,8 @@ def _named_logger(name: str, config: TrainerConfig) -> Any:
                 'loggers="tensorboard" needs the tensorboard or tensorboardX package: '
                 "pip install tensorboard (or pip install tensorboardX)"
             )
-        from lightning.fabric.loggers import TensorBoardLogger
-
-        return TensorBoardLogger(root_dir=root, name="tensorboard")
-    from lightning.fabric.loggers import CSVLogger
-
-    return CSVLogger(root_dir=root, name="csv")
+        return fabric_module("loggers").TensorBoardLogger(root_dir=root, name="tensorboard")
+    return fabric_module("loggers").CSVLogger(root_dir=root, name="csv")
 
 
 def make_batch_source(

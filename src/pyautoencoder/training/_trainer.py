@@ -33,6 +33,7 @@ from ._optim import FusedAdamStep, make_optimizer, make_scheduler
 from ._schedules import as_beta_schedule
 from ._setup import (
     default_loggers,
+    fabric_module,
     has_lazy_parameters,
     import_fabric,
     interrupt_requests,
@@ -56,8 +57,8 @@ def _is_plain_run(fabric: Any) -> bool:
     """
     if isinstance(fabric, LocalRun):
         return True
-    from lightning.fabric.plugins import Precision
-    from lightning.fabric.strategies import SingleDeviceStrategy
+    Precision = fabric_module("plugins").Precision
+    SingleDeviceStrategy = fabric_module("strategies").SingleDeviceStrategy
 
     strategy = fabric.strategy
     return (
