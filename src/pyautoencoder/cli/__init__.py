@@ -331,9 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _handler(name: str) -> Callable[[argparse.Namespace], int]:
+def _handler(
+    name: str | Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
     """``"_module:function"`` of this package, imported only for the command that runs it (the
     parser itself imports no torch, so ``--help`` and argument errors answer at once)."""
+    if callable(name):
+        return name
     module, _, function = name.partition(":")
     handler: Callable[[argparse.Namespace], int]
     handler = getattr(importlib.import_module(f"{__name__}.{module}"), function)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .._io import atomic_write_json
-from ._data import load_data
 from ._errors import CLIError
+
+if TYPE_CHECKING:  # torch is imported by the command, not by the parser (fast --help)
+    from torch import nn
 
 PRIOR_DIR = "prior"
 PRIOR_FORMAT = "pyautoencoder.code_prior"
@@ -70,12 +69,15 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--accelerator", default="auto", help="cpu, cuda, ... (auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(handler=cmd_train_prior)
+    parser.set_defaults(handler="_prior:cmd_train_prior")
 
 
 def cmd_train_prior(args: argparse.Namespace) -> int:
+    import torch
+
     from ..quantized import CodePrior, train_code_prior
     from ..training import save_weights
+    from ._data import load_data
     from ._runs import load_run
 
     run_dir, spec, model, _ = load_run(args.run)
