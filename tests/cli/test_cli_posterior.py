@@ -44,7 +44,7 @@ def test_posterior_reaches_the_model_is_stored_and_evaluates(
 @pytest.mark.parametrize(
     ("model", "posterior", "fragment"),
     [
-        ("vae", "iaff:2", "did you mean 'iaf'"),
+        ("vae", "iaff:2", "Did you mean 'iaf'"),
         ("vae", "planar:0", "integer >= 1"),
         ("vae", "full:3", "only applies to flows"),
         ("ae", "iaf:2", "--posterior does not apply to model 'ae'"),

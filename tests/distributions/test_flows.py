@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -156,3 +160,27 @@ def test_flow_posterior_refuses_detached_log_prob() -> None:
     assert model.posterior_log_prob(out).shape == (2, 3)
     with pytest.raises(ValueError, match="DReG"):
         model.posterior_log_prob(out, detach_params=True)
+
+
+def test_the_docs_flow_in_one_module_works_by_name_with_a_monte_carlo_kl() -> None:
+    """The docs' flow (docs/objectives.md includes ``affine_flow.py``) plugs in by name."""
+    from pyautoencoder.distributions import available_posteriors
+    from pyautoencoder.distributions._posteriors import POSTERIORS
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        affine_flow = importlib.import_module("affine_flow")
+        assert "affine" in available_posteriors()
+        model = _flow_vae("affine:3")
+        assert isinstance(model.latent_posterior, affine_flow.AffineFlow)
+        out = model(torch.randn(4, 6), S=2)
+        expected = (out.log_q - model.latent_prior.log_prob(out.z)).mean(1, keepdim=True)
+        torch.testing.assert_close(model.kl_per_dim(out), expected)
+        step, params = affine_flow.AffineStep(DIM), torch.randn(2 * DIM, dtype=torch.float64)
+        z = torch.randn(DIM, dtype=torch.float64)
+        jac = jacobian(lambda v: step(v, params)[0], z)
+        torch.testing.assert_close(step(z, params)[1], torch.linalg.slogdet(jac)[1])
+    finally:
+        sys.path.remove(str(Path(__file__).parent))
+        sys.modules.pop("affine_flow", None)
+        POSTERIORS.unregister("affine")

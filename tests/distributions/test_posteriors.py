@@ -254,7 +254,7 @@ def test_posterior_names_specs_and_errors() -> None:
     assert isinstance(flow, InverseAutoregressiveFlow) and flow.num_flows == 3
     assert flow.spec() == "iaf:3" and flow.config()["num_flows"] == 3
     assert isinstance(get_posterior({"name": "planar", "num_flows": 2}, 4), PlanarFlow)
-    with pytest.raises(ValueError, match=r"Unknown posterior 'plannar'.*did you mean 'planar'"):
+    with pytest.raises(ValueError, match=r"Unknown posterior 'plannar'.*Did you mean 'planar'"):
         get_posterior("plannar", 3)
     with pytest.raises(ValueError, match="only applies to flows"):
         get_posterior("full:2", 3)

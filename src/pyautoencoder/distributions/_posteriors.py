@@ -18,7 +18,6 @@ posterior's parameters. Names are registered with :func:`register_posterior`;
 
 from __future__ import annotations
 
-import difflib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import torch
 from torch import distributions as D
 from torch import nn
 
+from .._registry import Registry
 from .._validation import check_positive_int
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -176,7 +176,8 @@ class Posterior(nn.Module, ABC):
 
 
 _P = TypeVar("_P", bound=type[Posterior])
-_POSTERIORS: dict[str, type[Posterior]] = {}
+#: The posterior classes by name (``"diagonal"``, ``"full"``, ``"planar"``, ...).
+POSTERIORS: Registry[type[Posterior]] = Registry("posterior")
 
 
 def register_posterior(name: str) -> Callable[[_P], _P]:
@@ -185,13 +186,10 @@ def register_posterior(name: str) -> Callable[[_P], _P]:
     The class must be constructible without arguments; a class with a ``num_flows``
     argument also reads ``"name:K"``.
     """
-    key = name.lower()
 
     def decorator(cls: _P) -> _P:
-        if key in _POSTERIORS:
-            raise ValueError(f"a posterior named {key!r} is already registered")
-        cls.name = key
-        _POSTERIORS[key] = cls
+        POSTERIORS.register(name, cls)
+        cls.name = name.lower()
         return cls
 
     return decorator
@@ -199,18 +197,11 @@ def register_posterior(name: str) -> Callable[[_P], _P]:
 
 def available_posteriors() -> list[str]:
     """The registered posterior names, sorted."""
-    return sorted(_POSTERIORS)
+    return POSTERIORS.names()
 
 
 def _posterior_class(name: str) -> type[Posterior]:
-    key = name.lower()
-    if key not in _POSTERIORS:
-        close = difflib.get_close_matches(key, _POSTERIORS, n=3)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"Unknown posterior {name!r}: expected one of {available_posteriors()}{hint}"
-        )
-    return _POSTERIORS[key]
+    return POSTERIORS.get(name)
 
 
 def _parse_spec(spec: str) -> Posterior:
