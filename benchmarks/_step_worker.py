@@ -1,58 +1,64 @@
-"""Training-step worker for a *foreign* installation (reference pyautoencoder 2.1.0, pythae).
+"""One process of ``step_time.py``: a library's training step against the hand-written one.
 
-Run by ``step_time.py`` with another venv's Python, so ``import pyautoencoder`` finds that
-venv's package and never this repository's (the script's folder holds no ``pyautoencoder``).
-It imports nothing from this repository. Protocol on stdin/stdout, one line each:
-``N`` -> run N training steps and answer the seconds they took; ``quit`` -> exit.
+Run by ``step_time.py`` with the Python of the venv that holds the library:
+
+* ``--impl ours``: this repository (the shared venv, ``PYTHONPATH=<repo>/src``), two variants:
+  value checks on (the default) and off (``model.value_checks = False``, the per-model switch);
+* ``--impl reference``: the published pyautoencoder 2.1.0 (its own venv: same import name);
+* ``--impl pythae``: pythae's VAE / AE / IWAE with the same networks (its own venv).
+
+Every process also builds the hand-written PyTorch step of :mod:`_steps` (the same code in
+every process) and a second, independent copy of it (``hand-written (control)``): the control's
+ratio to the hand-written step is the method's own noise, 1.00 up to it. All variants run
+interleaved in blocks of ``--steps`` steps, the order rotated by one each repetition, so a slow
+phase of the shared machine hits them alike; the ratio of a repetition compares blocks that ran
+back to back. The process prints one JSON line: per variant the seconds per step of every
+repetition, the library's version and the load average at start and end.
+
+It imports :mod:`_steps` and :mod:`_common` (torch and numpy only at import time) from this
+folder, never this repository's package unless ``--impl ours``; ``benchmarks/`` holds no
+``pyautoencoder``, so a foreign venv's ``import pyautoencoder`` finds its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
+import importlib.metadata
+import json
+import os
+from collections.abc import Callable
 
 import torch
+from _common import HIDDEN, LATENT, InProcess, Runner, interleaved, set_threads
+from _steps import IWAE_K, image_batches, make_hand, networks
 from torch import nn
 
-HIDDEN, LATENT = 500, 20
+Step = Callable[[torch.Tensor], None]
 
 
-def mlp(latent: int) -> tuple[nn.Module, nn.Module]:
-    encoder = nn.Sequential(nn.Linear(784, HIDDEN), nn.Tanh())
-    decoder = nn.Sequential(nn.Linear(latent, HIDDEN), nn.Tanh(), nn.Linear(HIDDEN, 784))
-    return encoder, decoder
+def ours_steps(model_name: str, first: torch.Tensor) -> dict[str, Step]:
+    """This repository's step with value checks at their default (on) and switched off."""
+    from _steps import make_ours
+
+    on, _ = make_ours(model_name, first)
+    off, model_off = make_ours(model_name, first)
+    model_off.value_checks = False  # the per-model switch; the default stays on
+    return {"ours (checks on)": on, "ours (checks off)": off}
 
 
-def conv() -> tuple[nn.Module, nn.Module]:
-    encoder = nn.Sequential(
-        nn.Conv2d(1, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(), nn.Flatten()
-    )
-    decoder = nn.Sequential(
-        nn.Linear(16, 64 * 7 * 7),
-        nn.ReLU(),
-        nn.Unflatten(1, (64, 7, 7)),
-        nn.ConvTranspose2d(64, 32, 4, 2, 1),
-        nn.ReLU(),
-        nn.ConvTranspose2d(32, 1, 4, 2, 1),
-    )
-    return encoder, decoder
-
-
-def reference_step(model_name: str, first: torch.Tensor):  # type: ignore[no-untyped-def]
-    """Step of the reference pyautoencoder 2.x API (``VAE``/``AE`` + ``compute_loss``)."""
+def reference_steps(model_name: str, first: torch.Tensor) -> dict[str, Step]:
+    """The published pyautoencoder 2.1.0: ``VAE``/``AE`` + ``compute_loss`` (its 2.x API)."""
     from pyautoencoder.vanilla import AE
     from pyautoencoder.variational import VAE
 
-    if model_name == "vae-mlp":
-        model = VAE(*mlp(LATENT), latent_dim=LATENT)
-    elif model_name == "vae-conv":
-        model = VAE(*conv(), latent_dim=16)
-    elif model_name == "ae-mlp":
-        encoder, decoder = mlp(LATENT)
-        model = AE(nn.Sequential(encoder, nn.Linear(HIDDEN, LATENT)), decoder)
+    torch.manual_seed(0)
+    encoder, decoder, latent = networks(model_name)
+    if model_name.startswith("vae"):
+        model = VAE(encoder, decoder, latent_dim=latent)
+    elif model_name.startswith("ae"):
+        model = AE(nn.Sequential(encoder, nn.Linear(HIDDEN, latent)), decoder)
     else:
-        raise SystemExit(f"the reference has no {model_name}")
+        raise SystemExit(f"2.1.0 has no {model_name}")
     model.build(first)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -63,24 +69,29 @@ def reference_step(model_name: str, first: torch.Tensor):  # type: ignore[no-unt
         loss.backward()
         optimizer.step()
 
-    return step
+    return {"reference 2.1.0": step}
 
 
-def pythae_step(model_name: str, first: torch.Tensor):  # type: ignore[no-untyped-def]
-    """Step of pythae's VAE/AE/IWAE with the same networks (``forward(inputs).loss``)."""
+def pythae_steps(model_name: str, first: torch.Tensor) -> dict[str, Step]:
+    """pythae's VAE / AE / IWAE with the same networks; ``model({"data": x}).loss``.
+
+    pythae's decoders return probabilities and its ``"bce"`` loss takes them, so the decoder
+    ends in a sigmoid (slightly different arithmetic from the logits form of the others).
+    """
     from pythae.models import AE, IWAE, VAE, AEConfig, IWAEConfig, VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
 
+    torch.manual_seed(0)
     image = model_name.endswith("conv")
     latent = 16 if image else LATENT
     shape = (1, 28, 28) if image else (784,)
+    features = 64 * 7 * 7 if image else HIDDEN
 
     class Encoder(BaseEncoder):
         def __init__(self, variational: bool) -> None:
             super().__init__()
-            self.body = conv()[0] if image else mlp(latent)[0]
-            features = 64 * 7 * 7 if image else HIDDEN
+            self.body = networks(model_name)[0]
             self.mu = nn.Linear(features, latent)
             self.log_var = nn.Linear(features, latent) if variational else None
 
@@ -93,23 +104,25 @@ def pythae_step(model_name: str, first: torch.Tensor):  # type: ignore[no-untype
     class Decoder(BaseDecoder):
         def __init__(self) -> None:
             super().__init__()
-            self.body = conv()[1] if image else mlp(latent)[1]
+            self.body = networks(model_name)[1]
 
         def forward(self, z: torch.Tensor) -> ModelOutput:
             return ModelOutput(reconstruction=torch.sigmoid(self.body(z)))
 
     family = model_name.split("-")[0]
+    model: nn.Module
     if family == "vae":
         config = VAEConfig(input_dim=shape, latent_dim=latent, reconstruction_loss="bce")
         model = VAE(config, encoder=Encoder(True), decoder=Decoder())
     elif family == "iwae":
-        config = IWAEConfig(
-            input_dim=shape, latent_dim=latent, reconstruction_loss="bce", number_samples=5
+        iwae = IWAEConfig(
+            input_dim=shape, latent_dim=latent, reconstruction_loss="bce", number_samples=IWAE_K
         )
-        model = IWAE(config, encoder=Encoder(True), decoder=Decoder())
+        model = IWAE(iwae, encoder=Encoder(True), decoder=Decoder())
     else:
-        config = AEConfig(input_dim=shape, latent_dim=latent)
-        model = AE(config, encoder=Encoder(False), decoder=Decoder())
+        model = AE(
+            AEConfig(input_dim=shape, latent_dim=latent), encoder=Encoder(False), decoder=Decoder()
+        )
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -119,38 +132,50 @@ def pythae_step(model_name: str, first: torch.Tensor):  # type: ignore[no-untype
         loss.backward()
         optimizer.step()
 
-    return step
+    return {"pythae": step}
+
+
+_IMPLS = {"ours": ours_steps, "reference": reference_steps, "pythae": pythae_steps}
+_PACKAGES = {"ours": "pyautoencoder", "reference": "pyautoencoder", "pythae": "pythae"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--impl", choices=["reference", "pythae"], required=True)
+    parser.add_argument("--impl", choices=sorted(_IMPLS), required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--batches", required=True, help="a .pt file with a list of batches")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    batches = torch.load(args.batches)
-    if args.model.endswith("conv"):
-        batches = [b.reshape(-1, 1, 28, 28) for b in batches]
-    make = reference_step if args.impl == "reference" else pythae_step
-    step = make(args.model, batches[0])
-    import importlib.metadata
+    set_threads(args.threads)
+    load_start = os.getloadavg()[0]
+    batches = image_batches(args.model, torch.load(args.batches, weights_only=True))
+    count = len(batches)
+    steps: dict[str, Step] = {}
+    steps["hand-written"] = make_hand(args.model, batches[0])[0]
+    steps["hand-written (control)"] = make_hand(args.model, batches[0])[0]
+    steps.update(_IMPLS[args.impl](args.model, batches[0]))
 
-    version = importlib.metadata.version("pyautoencoder" if args.impl == "reference" else "pythae")
-    print(f"ready {version}", flush=True)
-    counter = 0
-    for line in sys.stdin:
-        command = line.strip()
-        if command == "quit":
-            break
-        n = int(command)
-        start = time.perf_counter()
-        for _ in range(n):
-            step(batches[counter % len(batches)])
-            counter += 1
-        print(repr(time.perf_counter() - start), flush=True)
+    def runner(name: str, step: Step) -> Runner:
+        return InProcess(name, lambda i: step(batches[i % count]))
+
+    runners = [runner(name, step) for name, step in steps.items()]
+    times = interleaved(runners, args.steps, args.repeats, warmup=args.steps)
+    if args.impl == "ours":
+        import pyautoencoder
+
+        version = f"{pyautoencoder.__version__} ({os.path.dirname(pyautoencoder.__file__)})"
+    else:
+        version = importlib.metadata.version(_PACKAGES[args.impl])
+    result = {
+        "impl": args.impl,
+        "version": version,
+        "torch": torch.__version__,
+        "load": [load_start, os.getloadavg()[0]],
+        "times": times,
+    }
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

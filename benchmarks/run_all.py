@@ -19,7 +19,15 @@ from pathlib import Path
 
 from _common import CACHE
 
-SCRIPTS = ("step_time", "limit", "fit_throughput", "eval_scaling", "compile")
+SCRIPTS = (
+    "step_time",
+    "end_to_end",
+    "nll_vs_pythae",
+    "limit",
+    "fit_throughput",
+    "eval_scaling",
+    "compile",
+)
 
 
 def main() -> None:

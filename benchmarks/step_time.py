@@ -1,9 +1,10 @@
-"""Training-step time: our VAE / AE / IWAE vs hand-written PyTorch vs pyautoencoder 2.1.0 vs pythae.
+"""Training-step time of each library as a ratio to a hand-written PyTorch step in its own process.
 
 Usage::
 
     python benchmarks/step_time.py [--quick] [--threads 2] [--models vae-mlp,ae-mlp,...]
                                    [--runs 3] [--no-foreign] [--data ../shared/data/mnist]
+                                   [--reference-python PATH] [--pythae-python PATH]
 
 Models (binarized MNIST-10k training images, batch 100, Adam lr 1e-3, Bernoulli likelihood):
 
@@ -12,53 +13,54 @@ Models (binarized MNIST-10k training images, batch 100, Adam lr 1e-3, Bernoulli 
 * ``iwae-mlp``: the VAE networks trained on the K = 5 importance-weighted bound;
 * ``vae-conv``: two stride-2 convolutions (32, 64 channels) to a 16-d code and back.
 
-Implementations, each with its own model and optimizer, built from the same seed:
+**Method.** Each library runs in a process of its own (``_step_worker.py``) next to the
+hand-written PyTorch step of the same model, written once in :mod:`_steps` and run unchanged in
+every process, and a second copy of it (the *control*). Inside a process the variants run in
+interleaved blocks of ``--steps`` steps, the order rotated each repetition; the ratio of one
+repetition is a library's block time over the hand-written block of the same repetition, and a
+run's ratio is the median over repetitions. Nothing is driven across a process boundary while
+it is timed. The control row (an identical hand-written step) shows the noise of the method:
+its ratio is 1.00 up to it. The processes run one at a time (never two at once on the shared
+cores), in an order rotated each run; the tables give the median over ``--runs`` runs and each
+run's ratio. Libraries:
 
-* ``hand-written``: plain PyTorch, what a user would write (:mod:`_steps`);
-* ``ours (checks on)`` / ``ours (checks off)``: ``model(x)`` + ``model.compute_loss`` of this
-  repository, with value checks (NaN/inf, Bernoulli support) on (the default) and off
-  (``pyautoencoder.set_value_checks(False)``, what ``fit()`` does after its first batch);
-* ``reference 2.1.0``: the published pyautoencoder 2.1.0, same import name, so it runs in
-  its own venv (created here under ``.bench_cache/ref-venv``) in a subprocess that is driven
-  step-batch by step-batch, interleaved with the in-process runners;
-* ``pythae``: pythae's VAE / AE / IWAE with the same networks, in its own venv, when it
-  installs (its decoder applies a sigmoid and its loss BCE on probabilities).
-
-Every repetition runs ``--steps`` steps of every implementation in turn (the order rotated each
-repetition); the per-step time of a run is the median over repetitions, the table shows the
-median over ``--runs`` runs and the spread (half the interquartile range of all repetitions).
+* ``ours``: this repository (``PYTHONPATH=<repo>/src`` with this Python), value checks on
+  (the default) and off (``model.value_checks = False``, the per-model switch);
+* ``reference 2.1.0``: ``pip install pyautoencoder==2.1.0``, same import name, so its own venv
+  (``--reference-python``, or one created under ``.bench_cache/ref-venv`` on first use);
+* ``pythae``: pythae's VAE / AE / IWAE with the same networks in its own venv
+  (``--pythae-python`` or ``.bench_cache/pythae-venv``); its decoder applies a sigmoid and its
+  loss BCE on probabilities.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from _common import (
     CACHE,
     DEFAULT_DATA,
-    InProcess,
-    Runner,
+    REPO,
     fixed_batches,
-    interleaved,
     load_mnist_10k,
     machine_lines,
     median,
     ms,
     set_threads,
-    spread,
     table,
 )
-from _steps import MODELS, image_batches, make_hand, make_ours
-
-import pyautoencoder
+from _steps import MODELS
 
 TORCH_WHEEL_SPEC = f"torch=={torch.__version__.split('+')[0]}"
 FOREIGN = {"reference": ("ref-venv", "pyautoencoder==2.1.0"), "pythae": ("pythae-venv", "pythae")}
+WORKER = Path(__file__).with_name("_step_worker.py")
 
 
 def ensure_venv(kind: str, log: list[str]) -> Path | None:
@@ -82,7 +84,7 @@ def ensure_venv(kind: str, log: list[str]) -> Path | None:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip = [str(python), "-m", "pip", "install", "-q"]
         subprocess.run([*pip, TORCH_WHEEL_SPEC], check=True, capture_output=True, text=True)
-        subprocess.run([*pip, requirement], check=True, capture_output=True, text=True)
+        subprocess.run([*pip, requirement, "numpy"], check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as error:
         failed.write_text(f"{error.cmd}: {error.stderr}")
         log.append(f"{kind}: could not install {requirement}: {error.stderr.strip()[-300:]}")
@@ -91,76 +93,66 @@ def ensure_venv(kind: str, log: list[str]) -> Path | None:
     return python
 
 
-class Foreign(Runner):
-    """A step loop in another venv's Python, driven over stdin/stdout (see _step_worker.py)."""
+def run_worker(
+    impl: str, python: Path, model: str, batches: Path, args: argparse.Namespace
+) -> dict[str, object]:
+    """Run one worker process to completion and return its JSON result."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    if impl == "ours":
+        env["PYTHONPATH"] = str(REPO / "src")
+    env["OMP_NUM_THREADS"] = str(args.threads)
+    env["PYTHONWARNINGS"] = "ignore"
+    command = [str(python), str(WORKER), "--impl", impl, "--model", model]
+    command += ["--batches", str(batches), "--threads", str(args.threads)]
+    command += ["--steps", str(args.steps), "--repeats", str(args.repeats)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{impl} worker for {model} failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def __init__(self, name: str, python: Path, impl: str, model: str, batches: Path, threads: int):
-        self.name = name
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-        env["OMP_NUM_THREADS"] = str(threads)
-        env["PYTHONWARNINGS"] = "ignore"
-        worker = Path(__file__).with_name("_step_worker.py")
-        command = [str(python), str(worker), "--impl", impl, "--model", model]
-        command += ["--batches", str(batches), "--threads", str(threads)]
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+
+def paired_ratios(times: dict[str, list[float]], name: str) -> list[float]:
+    """Per repetition: ``name``'s block time over the hand-written block of that repetition."""
+    return [a / b for a, b in zip(times[name], times["hand-written"])]
+
+
+def half_iqr(values: list[float]) -> float:
+    q = np.percentile(np.asarray(values), [25, 75])
+    return float(q[1] - q[0]) / 2
+
+
+def model_table(model: str, results: list[dict[str, object]], runs: int) -> list[list[str]]:
+    """Rows: one per variant, ratio to hand-written (median of runs) and each run's ratio."""
+    per_variant: dict[str, dict[str, list[float]]] = {}
+    for result in results:
+        times: dict[str, list[float]] = result["times"]  # type: ignore[assignment]
+        for name in times:
+            if name == "hand-written" and result["impl"] != "ours":
+                continue
+            label = (
+                name
+                if result["impl"] == "ours" or name != "hand-written (control)"
+                else (f"hand-written (control, {result['impl']} process)")
+            )
+            entry = per_variant.setdefault(label, {"ratio": [], "ms": [], "hand_ms": [], "iqr": []})
+            ratios = paired_ratios(times, name)
+            entry["ratio"].append(median(ratios))
+            entry["iqr"].append(half_iqr(ratios))
+            entry["ms"].append(median(times[name]))
+            entry["hand_ms"].append(median(times["hand-written"]))
+    rows = []
+    for label, entry in per_variant.items():
+        rows.append(
+            [
+                label,
+                f"{median(entry['ratio']):.3f}",
+                " / ".join(f"{r:.3f}" for r in entry["ratio"]),
+                f"±{median(entry['iqr']):.3f}",
+                ms(median(entry["ms"])),
+                ms(median(entry["hand_ms"])),
+            ]
         )
-        assert self.process.stdout is not None and self.process.stdin is not None
-        ready = self.process.stdout.readline().split()
-        if not ready or ready[0] != "ready":
-            self.process.kill()
-            raise RuntimeError(f"{name} worker for {model} did not start")
-        self.version = ready[1]
-
-    def run(self, n: int) -> float:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{n}\n")
-        self.process.stdin.flush()
-        return float(self.process.stdout.readline())
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.write("quit\n")
-            self.process.stdin.close()
-        self.process.wait(timeout=30)
-
-
-def with_checks(enabled: bool, step):  # type: ignore[no-untyped-def]
-    def run(x: torch.Tensor) -> None:
-        pyautoencoder.set_value_checks(enabled)
-        try:
-            step(x)
-        finally:
-            pyautoencoder.set_value_checks(True)
-
-    return run
-
-
-def runners_for(
-    model: str, batches: list[torch.Tensor], args: argparse.Namespace, foreign: dict[str, Path]
-) -> list[Runner]:
-    data = image_batches(model, batches)
-    count = len(data)
-    hand, _ = make_hand(model, data[0])
-    ours, _ = make_ours(model, data[0])
-    ours_off, _ = make_ours(model, data[0])
-    runners: list[Runner] = [
-        InProcess("hand-written", lambda i: hand(data[i % count])),
-        InProcess("ours (checks on)", lambda i: with_checks(True, ours)(data[i % count])),
-        InProcess("ours (checks off)", lambda i: with_checks(False, ours_off)(data[i % count])),
-    ]
-    saved = CACHE / "step_batches.pt"
-    CACHE.mkdir(exist_ok=True)  # --no-foreign creates no venv, so the folder may be missing
-    torch.save(batches, saved)
-    for impl, python in foreign.items():
-        if impl == "reference" and model.startswith("iwae"):
-            continue  # 2.1.0 has no IWAE
-        label = "reference 2.1.0" if impl == "reference" else "pythae"
-        try:
-            runners.append(Foreign(label, python, impl, model, saved, args.threads))
-        except RuntimeError as error:
-            print(f"<!-- {error} -->")
-    return runners
+    return rows
 
 
 def main() -> None:
@@ -168,10 +160,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few steps, one run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--steps", type=int, default=20, help="steps per repetition")
-    parser.add_argument("--repeats", type=int, default=15, help="repetitions per run")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20, help="steps per block")
+    parser.add_argument("--repeats", type=int, default=15, help="repetitions per process")
+    parser.add_argument("--runs", type=int, default=3, help="processes per library and model")
     parser.add_argument("--no-foreign", action="store_true", help="skip reference and pythae")
+    parser.add_argument("--reference-python", type=Path, help="Python of a 2.1.0 venv")
+    parser.add_argument("--pythae-python", type=Path, help="Python of a pythae venv")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
     if args.quick:
@@ -179,54 +173,59 @@ def main() -> None:
     set_threads(args.threads)
     train, _ = load_mnist_10k(args.data)
     batches = fixed_batches(train)
+    CACHE.mkdir(exist_ok=True)
+    saved = CACHE / "step_batches.pt"
+    torch.save(batches, saved)
     notes: list[str] = []
-    foreign: dict[str, Path] = {}
+    pythons: dict[str, Path] = {"ours": Path(sys.executable)}
     if not args.no_foreign:
+        given = {"reference": args.reference_python, "pythae": args.pythae_python}
         for kind in FOREIGN:
-            python = ensure_venv(kind, notes)
+            python = given[kind] or ensure_venv(kind, notes)
             if python is not None:
-                foreign[kind] = python
+                pythons[kind] = python
 
-    print("## Training-step time\n")
+    print("## Training-step time: ratio to a hand-written step in the same process\n")
     print("\n".join(machine_lines(args.threads)))
     print(
-        f"- batch 100, Adam, {args.runs} run(s) x {args.repeats} interleaved repetitions x "
-        f"{args.steps} steps; ms per step (median), spread = half IQR of the repetitions\n"
+        f"- batch 100, Adam; per library and model {args.runs} process(es), each "
+        f"{args.repeats} interleaved repetitions x {args.steps} steps of every variant; "
+        "ratio = a variant's block time / the hand-written block of the same repetition, median "
+        "over repetitions, then over processes; ± = half IQR of the repetitions' ratios\n"
     )
     for model in args.models.split(","):
-        runners = runners_for(model, batches, args, foreign)
-        per_run: dict[str, list[float]] = {r.name: [] for r in runners}
-        every: dict[str, list[float]] = {r.name: [] for r in runners}
-        try:
-            for _ in range(args.runs):
-                times = interleaved(runners, args.steps, args.repeats, warmup=args.steps)
-                for name, values in times.items():
-                    per_run[name].append(median(values))
-                    every[name].extend(values)
-        finally:
-            for runner in runners:
-                runner.close()
-        hand = median(per_run["hand-written"])
-        reference = median(per_run["reference 2.1.0"]) if "reference 2.1.0" in per_run else None
-        rows = []
-        for runner in runners:
-            value = median(per_run[runner.name])
-            name = runner.name
-            if isinstance(runner, Foreign):
-                name += f" ({runner.version})" if runner.name == "pythae" else ""
-            rows.append(
-                [
-                    name,
-                    ms(value),
-                    spread(every[runner.name]),
-                    f"{value / hand:.3f}",
-                    "n/a" if reference is None else f"{value / reference:.3f}",
-                ]
-            )
-        if model.startswith("iwae") and foreign.get("reference"):
-            rows.append(["reference 2.1.0", "n/a (no IWAE in 2.1.0)", "", "", ""])
+        impls = [i for i in pythons if not (i == "reference" and model.startswith("iwae"))]
+        results: list[dict[str, object]] = []
+        loads: list[str] = []
+        for run in range(args.runs):
+            shift = run % len(impls)
+            for impl in impls[shift:] + impls[:shift]:
+                try:
+                    result = run_worker(impl, pythons[impl], model, saved, args)
+                except (RuntimeError, subprocess.TimeoutExpired) as error:
+                    notes.append(str(error))
+                    continue
+                results.append(result)
+                start, end = result["load"]  # type: ignore[misc]
+                loads.append(f"{impl} {start:.1f}-{end:.1f}")
+        rows = model_table(model, results, args.runs)
+        versions = sorted({f"{r['impl']} {r['version']}" for r in results if r["impl"] != "ours"})
         print(f"### {model}\n")
-        print(table(["implementation", "ms/step", "spread", "x hand-written", "x reference"], rows))
+        header = [
+            "variant",
+            "x hand-written",
+            "per process",
+            "±",
+            "ms/step",
+            "hand-written ms/step (same process)",
+        ]
+        print(table(header, rows))
+        print()
+        print(f"- load average during each process: {', '.join(loads)}")
+        if versions:
+            print(f"- versions: {', '.join(versions)}")
+        if model.startswith("iwae") and "reference" in pythons:
+            print("- reference 2.1.0: no IWAE")
         print()
     for note in notes:
         print(f"- {note}")
