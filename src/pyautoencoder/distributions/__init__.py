@@ -13,10 +13,6 @@
   :func:`register_kl`, Monte Carlo otherwise (:func:`posterior_kl_per_dim`).
 """
 
-# ``loss`` and ``distributions`` import each other's modules; the cycle resolves only when
-# ``loss`` starts first, so this package makes sure it does (``import pyautoencoder`` no
-# longer imports ``loss`` eagerly).
-from .. import loss as _loss  # noqa: F401  (import order)
 from ._flows import (
     FlowDistribution,
     FlowPosterior,

@@ -28,7 +28,7 @@ from typing import Literal, TypeVar, cast
 
 import torch
 
-from ..loss._kl import kl_divergence_diag_gaussian
+from ._gaussian import kl_divergence_diag_gaussian
 from ._posteriors import (
     DiagonalGaussianPosterior,
     EncodedPosterior,

@@ -5,11 +5,11 @@ A network's constructor arguments are its config (``net.config``, JSON-serialisa
 creation arguments :func:`save_pretrained` writes next to its weights.
 """
 
-from ..pretrained import from_pretrained, load_pretrained, save_pretrained
 from ._common import ACTIVATIONS
 from ._conv import ConvDecoder, ConvEncoder
 from ._factory import create_model
 from ._mlp import MLPDecoder, MLPEncoder
+from ._pretrained import from_pretrained, load_pretrained, save_pretrained
 
 __all__ = [
     "ACTIVATIONS",
