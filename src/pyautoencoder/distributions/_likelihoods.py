@@ -102,10 +102,12 @@ class _LocationScaleLikelihood(Likelihood):
             raise ValueError(
                 f"scale must be a float > 0, 'learned', 'per_feature' or 'decoder', got {scale!r}"
             )
+        # Resolved once: the training step branches on a bool, not on the mode string.
+        self._decoder_scale: bool = self.scale_mode == "decoder"
 
     def x_hat_shape(self, x_shape: Sequence[int]) -> tuple[int, ...]:
         shape = list(x_shape)
-        if self.scale_mode == "decoder":
+        if self._decoder_scale:
             if len(shape) < -self.channel_dim:
                 raise ValueError(
                     f"channel_dim={self.channel_dim} does not exist for x of shape {tuple(shape)}"
@@ -114,7 +116,7 @@ class _LocationScaleLikelihood(Likelihood):
         return tuple(shape)
 
     def check_shapes(self, x: torch.Tensor, x_hat: torch.Tensor) -> None:
-        if self.scale_mode != "decoder":
+        if not self._decoder_scale:
             super().check_shapes(x, x_hat)
             return
         expected = self.x_hat_shape(x.shape)
@@ -126,7 +128,7 @@ class _LocationScaleLikelihood(Likelihood):
 
     def loc_and_log_scale(self, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:
         """Split ``x_hat`` into the location and the log-scale (tensor or float)."""
-        if self.scale_mode == "decoder":
+        if self._decoder_scale:
             loc, log_scale = x_hat.chunk(2, dim=self.channel_dim)
             return loc, log_scale
         if self.log_scale is not None:

@@ -107,6 +107,9 @@ class RAE(LikelihoodAE):
                 f"{regularizer!r}"
             )
         self.regularizer: Regularizer = regularizer
+        # Resolved once: the training step branches on bools, not on the string.
+        self._gradient_penalty = regularizer == "gradient_penalty"
+        self._weight_decay = regularizer == "weight_decay"
         self.regularizer_weight = float(check_weight(regularizer_weight, "regularizer_weight"))
         self.num_components = check_positive_int(num_components, "num_components")
         k, d = self.num_components, self.latent_dim
@@ -128,9 +131,9 @@ class RAE(LikelihoodAE):
 
     def decoder_regularizer(self, z: torch.Tensor) -> torch.Tensor:
         """``L_REG`` (0-dim) for the codes ``z [B, D_z]``; zero for ``"none"``."""
-        if self.regularizer == "gradient_penalty":
+        if self._gradient_penalty:
             return decoder_jacobian_frobenius_sq(self.decoder, z).mean()
-        if self.regularizer == "weight_decay":
+        if self._weight_decay:
             return sum((p.square().sum() for p in self.decoder.parameters()), z.new_zeros(()))
         return z.new_zeros(())
 
