@@ -343,3 +343,19 @@ def test_evaluation_functions_work_with_every_posterior(posterior: str) -> None:
     with torch.no_grad():
         means = model.posterior(x).mean  # [N, D_z]
     torch.testing.assert_close(units.variances, means.double().var(dim=0), rtol=1e-5, atol=1e-9)
+
+
+def test_adagvae_refuses_a_posterior_it_cannot_average() -> None:
+    from pyautoencoder.variational import AdaGVAE
+
+    with pytest.raises(ValueError, match="AdaGVAE averages diagonal Gaussian posteriors"):
+        AdaGVAE(_vae("planar:2"))
+    AdaGVAE(_vae("diagonal"))
+
+
+@pytest.mark.parametrize("posterior", ["full", "iaf:2", "radial:2"])
+def test_a_one_dimensional_latent_works_with_every_posterior(posterior: str) -> None:
+    model = _vae(posterior, latent_dim=1)
+    out = model(torch.randn(3, 6), S=2)
+    assert out.z.shape == (3, 2, 1) and torch.isfinite(out.log_q).all()
+    assert model.kl_per_dim(out).shape == (3, 1)

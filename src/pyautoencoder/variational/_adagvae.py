@@ -157,6 +157,11 @@ class AdaGVAE(nn.Module):
         super().__init__()
         if not isinstance(vae, VAE):
             raise TypeError(f"vae must be a pyautoencoder VAE, got {type(vae).__name__}")
+        if not vae.latent_posterior.is_diagonal_gaussian:
+            raise ValueError(
+                "AdaGVAE averages diagonal Gaussian posteriors dimension by dimension; the VAE "
+                f"has a {type(vae.latent_posterior).__name__} (use posterior='diagonal')"
+            )
         if aggregation not in ("gvae", "mlvae"):
             raise ValueError(f"aggregation must be 'gvae' or 'mlvae', got {aggregation!r}")
         if k is not None and (
