@@ -75,3 +75,12 @@ def test_bad_arguments() -> None:
         LFQ(70)
     with pytest.raises(ValueError, match="temperature must lie in"):
         LFQ(3, temperature=0.0)
+
+
+@pytest.mark.parametrize("bits", [3, 20])  # exact and per-bit codebook entropy
+def test_gradients_stay_finite_when_codes_are_unused(bits: int) -> None:
+    lfq = LFQ(bits, temperature=0.01)
+    z = torch.full((4, bits), 50.0, requires_grad=True)  # every input: the same confident code
+    out = lfq(z)
+    (grad,) = torch.autograd.grad(out.loss, z)
+    assert torch.isfinite(out.loss) and torch.isfinite(grad).all()

@@ -40,12 +40,19 @@ def entropy_terms(
     if exact:
         codes = all_codes(u.shape[1], u.dtype, u.device)  # [2^d, d]
         log_q = torch.log_softmax(2.0 * scale * u @ codes.T / temperature, dim=1)  # [N, 2^d]
-        average = log_q.exp().mean(dim=0)
-        codebook = torch.special.entr(average).sum()
+        average = log_q.exp().mean(dim=0)  # [2^d]
+        codebook = _entropy(average)
     else:
-        average_bit = p_one.mean(dim=0)
-        codebook = (torch.special.entr(average_bit) + torch.special.entr(1 - average_bit)).sum()
+        average_bit = p_one.mean(dim=0)  # [d]
+        codebook = _entropy(average_bit) + _entropy(1 - average_bit)
     return per_sample, codebook
+
+
+def _entropy(probs: torch.Tensor) -> torch.Tensor:
+    """``-sum p log p`` with a finite gradient at ``p = 0`` (``entr``'s is infinite there, and
+    an unused code would turn the gradient into NaN)."""
+    tiny = torch.finfo(probs.dtype).tiny
+    return -(probs * probs.clamp_min(tiny).log()).sum()
 
 
 class LFQ(Quantizer):
