@@ -7,10 +7,13 @@ stderr, and the files of the run folder.
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -112,3 +115,43 @@ def debris(folder: Path) -> list[str]:
         for p in folder.rglob(".*")
         if p.name.endswith(".tmp") or ".partial-" in p.name or ".old-" in p.name
     )
+
+
+# ---------------------------------------------------------------------- many cases, one process
+DRIVER = Path(__file__).with_name("cli_driver.py")
+DOCS_CLI = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+
+
+def documented_mistakes() -> list[dict[str, Any]]:
+    """The rows of the mistakes table in docs/cli.md: ``id``, ``argv`` and ``fragment``."""
+    import torch
+
+    text = DOCS_CLI.read_text(encoding="utf-8")
+    table = text.split("<!-- mistakes:start -->")[1].split("<!-- mistakes:end -->")[0]
+    cases = []
+    for line in table.strip().splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        mistake, command, fragment = cells[0], cells[1].strip("`"), cells[2].strip("`")
+        argv = shlex.split(command)
+        assert argv[0] == "pyautoencoder", command
+        argv = argv[1:]
+        if "cuda" in argv and torch.cuda.is_available():  # a machine with a GPU: ask for mps
+            argv[argv.index("cuda")] = "mps"
+        cases.append({"id": mistake, "argv": argv, "fragment": fragment})
+    return cases
+
+
+def run_driver(work: Path, cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Run ``cases`` through ``cli_driver.py`` in one fresh interpreter; results by case id."""
+    cases_file = work / "cases.json"
+    cases_file.write_text(json.dumps(cases))
+    result = subprocess.run(
+        [sys.executable, str(DRIVER), str(work), str(cases_file)],
+        cwd=work,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((work / "results.json").read_text())

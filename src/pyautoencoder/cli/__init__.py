@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import _defaults as defaults
 from ._defaults import DEMO_DEFAULTS, TRAIN_DEFAULTS
-from ._errors import CLIError
+from ._errors import user_error
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -71,6 +72,52 @@ def _default(option: str, demo: bool) -> str:
     return str(DEMO_DEFAULTS[option] if demo else TRAIN_DEFAULTS[option])
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit code 2, like every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an int >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an int >= {minimum}, got {text!r}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _number(text: str, *, positive: bool) -> float:
+    bound = "> 0" if positive else ">= 0"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text!r}") from None
+    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite float > 0 (learning rates)."""
+    return _number(text, positive=True)
+
+
+def _nonnegative_float(text: str) -> float:
+    """An argparse type: a finite float >= 0 (weights such as beta)."""
+    return _number(text, positive=False)
+
+
 def _devices(text: str) -> int | str:
     """``--devices``: an int (``-1``: all), ``auto``, or indices ``0,1`` (passed to Fabric)."""
     text = text.strip()
@@ -92,7 +139,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     group.add_argument(
         "--latent-dim",
         "--num-latents",
-        type=int,
+        type=_count(1),
         default=DEMO_DEFAULTS["latent_dim"] if demo else None,
         help=f"latent size D_z ({_default('latent_dim', demo)}); for sparse autoencoders "
         "the number of latents M",
@@ -102,7 +149,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     )
     group.add_argument(
         "--hidden",
-        type=int,
+        type=_count(1),
         nargs="+",
         default=list(defaults.HIDDEN),
         help=f"hidden sizes/channels ({' '.join(map(str, defaults.HIDDEN))})",
@@ -114,23 +161,25 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     )
     group.add_argument(
         "--epochs",
-        type=int,
+        type=_count(1),
         default=DEMO_DEFAULTS["epochs"] if demo else None,
         help=f"passes over the training data ({_default('epochs', demo)})",
     )
     group.add_argument(
         "--batch-size",
-        type=int,
+        type=_count(1),
         default=DEMO_DEFAULTS["batch_size"] if demo else None,
         help=f"batch size per device ({_default('batch_size', demo)})",
     )
     group.add_argument(
         "--lr",
-        type=float,
+        type=_positive_float,
         default=DEMO_DEFAULTS["lr"] if demo else defaults.TRAIN_LR,
         help=f"Adam step size ({DEMO_DEFAULTS['lr'] if demo else defaults.TRAIN_LR:g})",
     )
-    group.add_argument("--beta", type=float, default=None, help="KL weight (model default: 1)")
+    group.add_argument(
+        "--beta", type=_nonnegative_float, default=None, help="KL weight (model default: 1)"
+    )
     group.add_argument(
         "--posterior",
         default=None,
@@ -138,7 +187,11 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         help="q(z|x) of VAE-family models: diagonal (default), full, planar:K, radial:K, iaf:K",
     )
     group.add_argument(
-        "--kl-warmup", type=int, default=0, metavar="STEPS", help="linear KL warm-up steps (0)"
+        "--kl-warmup",
+        type=_count(0),
+        default=0,
+        metavar="STEPS",
+        help="linear KL warm-up steps (0)",
     )
     group.add_argument(
         "--cosine",
@@ -214,13 +267,13 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
     run.add_argument("--name", default=None, help="run name (default: <model>-<data>-<time>)")
     run.add_argument(
         "--log-every",
-        type=int,
+        type=_count(1),
         default=defaults.LOG_EVERY,
         help=f"log interval in steps ({defaults.LOG_EVERY})",
     )
     run.add_argument(
         "--num-samples",
-        type=int,
+        type=_count(1),
         default=defaults.NUM_SAMPLES,
         help=f"importance samples for log p(x) ({defaults.NUM_SAMPLES})",
     )
@@ -230,7 +283,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the command (exposed for the docs and tests)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pyautoencoder",
         description="Train, evaluate and inspect autoencoders.",
         epilog=_EPILOG,
@@ -280,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("run", help="run folder (runs/<name>)")
     evaluate.add_argument(
-        "--num-samples", type=int, default=defaults.NUM_SAMPLES, help="importance samples K"
+        "--num-samples", type=_count(1), default=defaults.NUM_SAMPLES, help="importance samples K"
     )
     evaluate.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     evaluate.set_defaults(handler="_commands:cmd_evaluate")
@@ -293,11 +346,18 @@ def build_parser() -> argparse.ArgumentParser:
         "sample", help="draw samples from the prior as a PNG grid", description="Draw samples."
     )
     sample.add_argument("run", help="run folder (runs/<name>)")
-    sample.add_argument("-n", type=int, default=64, help="number of samples (64)")
+    sample.add_argument("-n", type=_count(1), default=64, help="number of samples (64)")
     sample.add_argument(
         "-o", "--output", default=None, help="PNG file (default: samples.png in the run folder)"
     )
     sample.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    sample.add_argument(
+        "--label",
+        type=_count(0),
+        default=None,
+        help="conditional models (cvae): draw every sample under this label (default: "
+        "n // classes samples per label, one row per label)",
+    )
     sample.add_argument(
         "--sampler",
         metavar="SPEC",
@@ -316,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("run", help="run folder (runs/<name>)")
     report.add_argument(
-        "--num-samples", type=int, default=defaults.NUM_SAMPLES, help="importance samples K"
+        "--num-samples", type=_count(1), default=defaults.NUM_SAMPLES, help="importance samples K"
     )
     report.set_defaults(handler="_commands:cmd_report")
 
@@ -344,35 +404,22 @@ def _handler(
     return handler
 
 
-def _exit_code(error: Exception) -> int | None:
-    """The exit code of a user-facing error (printed as one line), or None to re-raise.
-
-    The trainer's error types are looked up only if a command has imported the trainer (else
-    they cannot have been raised), so the parser path imports no torch.
-    """
-    if isinstance(error, CLIError):
-        return 2
-    training = sys.modules.get("pyautoencoder.training")
-    if training is not None and isinstance(error, training.CheckpointError):
-        return 2
-    if training is not None and isinstance(error, training.NonFiniteLossError):
-        return 1
-    if isinstance(error, ImportError) and "pip install" in str(error):
-        return 2  # a missing optional extra, named in the message
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit code (2 for user errors, one line on stderr)."""
+    """Run the command; returns the exit code (2 for user errors, one line on stderr).
+
+    Every user-facing error type is turned into its line and exit code in one place,
+    :func:`pyautoencoder.cli._errors.user_error`; anything else is a bug and keeps its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(_handler(args.handler)(args))
     except Exception as error:
-        code = _exit_code(error)
-        if code is None:
+        handled = user_error(error)  # the one place that turns errors into a line and a code
+        if handled is None:
             raise
-        print(f"pyautoencoder: error: {error}", file=sys.stderr)
+        code, line = handled
+        print(f"pyautoencoder: error: {line}", file=sys.stderr)
         return code
 
 

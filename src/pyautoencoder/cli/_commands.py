@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from torch import nn
 from .._io import atomic_write_bytes, atomic_write_json
 from ..training import Trainer, read_metrics
 from ._builtin import has_package
+from ._checks import check_data_fits_likelihood, non_finite_data_error, note_cpu_half_precision
 from ._data import DataSplit, data_source, load_data
 from ._defaults import TRAIN_DEFAULTS
 from ._errors import CLIError
@@ -203,7 +205,9 @@ def train_run(
             raise CLIError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     _check_execution(spec)
+    note_cpu_half_precision(spec)
     data = load_data(spec.data, spec.data_source)
+    check_data_fits_likelihood(spec, data)
     # Seed before the model exists: its layers (lazy ones included, create_model builds them)
     # draw their initial weights from the global RNG, which torch seeds differently in every
     # process. The trainer seeds again (same seed) for the epoch order and sampling noise.
@@ -236,7 +240,12 @@ def train_run(
     )
     train = _model_inputs(spec, data.train_x, data.train_y)
     held_out = _model_inputs(spec, data.test_x, data.test_y)
-    result = trainer.fit(model, train, held_out)
+    try:
+        result = trainer.fit(model, train, held_out)
+    except ValueError as error:
+        if "must be finite" not in str(error):  # a value check on the first batches
+            raise
+        raise non_finite_data_error(spec, data, error) from error
     if not trainer.fabric.is_global_zero:
         return 0
     model = model.to("cpu").eval()
@@ -245,7 +254,9 @@ def train_run(
         _say(f"interrupted; checkpoint saved to {result.checkpoint}")
         _say(f"continue with: pyautoencoder train --resume {run_dir}")
         return 130
-    metrics = _evaluate_and_store(model, spec, data, run_dir, num_samples=args.num_samples)
+    metrics = _evaluate_and_store(
+        model, spec, data, run_dir, num_samples=args.num_samples, step=f"step {result.steps}"
+    )
     if not args.no_report:
         report = _write_report(model, spec, data, run_dir, metrics, num_samples=args.num_samples)
         _say(f"report: {report}")
@@ -259,11 +270,30 @@ def _loss_parameters(model: nn.Module) -> set[str]:
 
 
 def _evaluate_and_store(
-    model: nn.Module, spec: RunSpec, data: DataSplit, run_dir: Path, *, num_samples: int
+    model: nn.Module,
+    spec: RunSpec,
+    data: DataSplit,
+    run_dir: Path,
+    *,
+    num_samples: int,
+    step: str,
 ) -> dict[str, float]:
     _, loss_kwargs, _ = split_options(spec)
     tensors = _model_inputs(spec, data.test_x, data.test_y)
-    metrics = held_out_metrics(model, tensors, loss_kwargs, num_samples=num_samples)
+    diverged = (
+        f"run {run_dir} at {step}: the model produced non-finite or degenerate values on the "
+        "held-out data"
+    )
+    hint = "the training diverged; train again with a lower --lr (or --kl-warmup)"
+    try:
+        metrics = held_out_metrics(model, tensors, loss_kwargs, num_samples=num_samples)
+    except ValueError as error:  # a posterior scale of 0/inf/NaN, a non-finite output
+        reason = " ".join(str(error).split()).split(", but found invalid values")[0]
+        reason = reason.split(" tensor(")[0][:200]
+        raise CLIError(f"{diverged} ({reason}); {hint}") from error
+    bad = [key for key, value in metrics.items() if not math.isfinite(value)]
+    if bad:
+        raise CLIError(f"{diverged} ({', '.join(bad)} not finite); {hint}")
     atomic_write_json(run_dir / "evaluation.json", {"num_examples": len(data.test_x), **metrics})
     for label, value in metric_rows(metrics, num_samples=num_samples):
         _say(f"{label}: {value:.3f}")
@@ -377,11 +407,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _step_name(checkpoint: Path) -> str:
+    """``step 60`` for ``step-00000060``, else ``checkpoint <name>``."""
+    name = checkpoint.name.split(".old-")[0].lstrip(".")
+    if name.startswith("step-") and name[5:].isdigit():
+        return f"step {int(name[5:])}"
+    return f"checkpoint {name}"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     run_dir, spec, model, checkpoint = load_run(args.run)
     _say(f"{spec.model} from {checkpoint}")
+    data = load_data(spec.data, spec.data_source)
     metrics = _evaluate_and_store(
-        model, spec, load_data(spec.data, spec.data_source), run_dir, num_samples=args.num_samples
+        model, spec, data, run_dir, num_samples=args.num_samples, step=_step_name(checkpoint)
     )
     if args.json:
         print(json.dumps(metrics))
@@ -410,12 +449,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise CLIError(f"-n must be >= 1, got {args.n}")
     torch.manual_seed(args.seed)
-    images = _views.to_display(model, _views.sample_prior(model, args.n))
-    cols = max(1, round(args.n**0.5))
+    drawn, cols, what = _draw_samples(model, spec, args.n, args.label)
+    images = _views.to_display(model, drawn)
     png = _figures.grid_png(images.float().reshape(-1, *shape), cols=cols)
     output = run_dir / "samples.png" if args.output is None else Path(args.output)
     atomic_write_bytes(output, png)
-    _say(f"wrote {args.n} samples to {output}")
+    _say(f"wrote {what} to {output}")
     return 0
 
 
@@ -441,10 +480,37 @@ def _sample_fitted(args: argparse.Namespace, run_dir: Path, spec: RunSpec, model
     return 0
 
 
+def _draw_samples(
+    model: nn.Module, spec: RunSpec, n: int, label: int | None
+) -> tuple[torch.Tensor, int, str]:
+    """``(decoder outputs [N, ...], grid columns, description)`` of ``n`` prior draws.
+
+    A conditional model (CVAE) draws under ``--label`` when given, else ``n // C`` per class
+    (at least one), one row per class.
+    """
+    sample: Any = model.sample
+    classes = spec.condition_dim
+    if classes is None:
+        if label is not None:
+            raise CLIError(f"--label: model {spec.model!r} is not conditioned on a label")
+        return sample(n), max(1, round(n**0.5)), f"{n} samples"
+    if label is not None:
+        if not 0 <= label < classes:
+            raise CLIError(f"--label must be in 0..{classes - 1} for this run, got {label}")
+        y = torch.nn.functional.one_hot(torch.tensor([label]), classes).float()
+        return sample(n, y)[0], max(1, round(n**0.5)), f"{n} samples of label {label}"
+    per_class = max(1, n // classes)
+    drawn = sample(per_class, torch.eye(classes))  # [C, per_class, ...]
+    what = f"{per_class} samples per label (rows: labels 0..{classes - 1})"
+    return drawn.reshape(-1, *drawn.shape[2:]), per_class, what
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    run_dir, spec, model, _ = load_run(args.run)
+    run_dir, spec, model, checkpoint = load_run(args.run)
     data = load_data(spec.data, spec.data_source)
-    metrics = _evaluate_and_store(model, spec, data, run_dir, num_samples=args.num_samples)
+    metrics = _evaluate_and_store(
+        model, spec, data, run_dir, num_samples=args.num_samples, step=_step_name(checkpoint)
+    )
     report = _write_report(model, spec, data, run_dir, metrics, num_samples=args.num_samples)
     _say(f"report: {report}")
     return 0

@@ -49,8 +49,14 @@ def _from_split(name: str, split: Any) -> DataSplit:
 
 def _holdout(name: str, x: torch.Tensor, y: torch.Tensor | None) -> DataSplit:
     """Hold out every fifth example (``index % 5 == 0``), the MNIST-10k convention."""
-    if x.dim() == 0 or x.shape[0] < 2:
+    if x.dim() < 2:
+        raise CLIError(
+            f"data {name} holds an array of shape {tuple(x.shape)}: it needs [N, ...], N "
+            "examples of one or more values each (for N single values, reshape it to (N, 1))"
+        )
+    if x.shape[0] < 2:
         raise CLIError(f"data {name} must hold at least 2 examples [N, ...], got {tuple(x.shape)}")
+    _check_finite(name, x)
     if y is not None and (y.dim() != 1 or y.shape[0] != x.shape[0]):
         raise CLIError(f"labels in {name} must be [N] = [{x.shape[0]}], got {tuple(y.shape)}")
     held_out = torch.arange(x.shape[0]) % 5 == 0
@@ -63,6 +69,20 @@ def _holdout(name: str, x: torch.Tensor, y: torch.Tensor | None) -> DataSplit:
     )
 
 
+def _check_finite(name: str, x: torch.Tensor) -> None:
+    """Refuse NaN and infinite inputs, naming the data and the first bad example."""
+    if not x.is_floating_point():
+        return
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        nan, inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+        first = int(bad.flatten(1).any(dim=1).nonzero()[0])
+        raise CLIError(
+            f"data {name} holds {nan} NaN and {inf} infinite value(s) (first in example "
+            f"{first}); remove or replace them before training"
+        )
+
+
 def _as_float_images(x: torch.Tensor, source: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise CLIError(f"{source} must hold a tensor/array of examples, got {type(x).__name__}")
@@ -70,9 +90,9 @@ def _as_float_images(x: torch.Tensor, source: str) -> torch.Tensor:
         return x.float() / 255.0
     if x.dtype == torch.bool:
         return x.float()
-    if not x.is_floating_point():
-        raise CLIError(f"{source} must hold floats or uint8 images, got dtype {x.dtype}")
-    return x.float()
+    if x.is_complex():
+        raise CLIError(f"{source} is not a real-valued array: it holds {x.dtype} values")
+    return x.float()  # other integers keep their values (uint8 alone is taken as 0..255 pixels)
 
 
 def _load_file(path: Path) -> DataSplit:
@@ -83,8 +103,16 @@ def _load_file(path: Path) -> DataSplit:
 
         try:
             array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as error:
-            raise CLIError(f"cannot read {path} as a .npy array without pickle: {error}") from error
+        except (ValueError, OSError, EOFError) as error:  # pickled objects, text, truncated
+            raise CLIError(
+                f"{path} is not a numeric array: expected a .npy file of numbers [N, ...] "
+                "(numpy.save of a float, int or bool array)"
+            ) from error
+        if array.dtype.kind not in "biuf":  # strings, bytes, records, complex, dates
+            raise CLIError(
+                f"{path} is not a numeric array: it holds {array.dtype} values; expected "
+                "numbers [N, ...] (float, int or bool)"
+            )
         return _holdout(path.name, _as_float_images(torch.from_numpy(array), str(path)), None)
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import nn
 
+from .. import _schema
 from .._io import atomic_write_json, remove_temp_files
 from ..registry import get_model_entry, list_models
 from ..training import find_checkpoint, load_weights
@@ -73,8 +74,11 @@ class RunSpec:
             raise CLIError(f"not a pyautoencoder run: {run_dir} has no {RUN_FILE}")
         try:
             values = json.loads(path.read_text(encoding="utf-8"))
+            _schema.check(values, _schema.dataclass_schema(cls), str(path))
             return cls(**values)
-        except (ValueError, TypeError) as error:
+        except _schema.SchemaError as error:
+            raise CLIError(str(error)) from error
+        except (ValueError, TypeError) as error:  # not JSON, not UTF-8, unknown fields
             raise CLIError(f"cannot read {path}: {' '.join(str(error).split())}") from error
 
 

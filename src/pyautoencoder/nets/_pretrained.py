@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import _schema
 from .._io import atomic_save_file, atomic_write_json
 from ._factory import FORMAT_NAME, FORMAT_VERSION, create_model, make_config
 
@@ -137,6 +138,11 @@ def read_pretrained_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
     spec = config.get("model")
     if spec is not None and not isinstance(spec, dict):
         raise PretrainedError(f"{path}: 'model' must be an object or null, got {spec!r}")
+    if spec is not None:
+        try:
+            _schema.check(spec, _schema.PRETRAINED_MODEL, str(path), "model")
+        except _schema.SchemaError as error:
+            raise PretrainedError(str(error)) from error
     return config
 
 
@@ -151,8 +157,11 @@ def _read_weights(path: Path) -> dict[str, torch.Tensor]:
         ) from error
 
 
-def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """Strict load with one-line errors for missing, unexpected and mis-shaped entries."""
+def _load_state(
+    model: nn.Module, state: dict[str, torch.Tensor], path: Path, allow_non_finite: bool
+) -> None:
+    """Strict load with one-line errors for missing, unexpected, mis-shaped and (unless
+    ``allow_non_finite``) NaN/inf entries."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -176,6 +185,13 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], path: Path) ->
     ]
     if problems:
         raise PretrainedError(f"{path} does not fit the model: {'; '.join(problems)}")
+    if not allow_non_finite:
+        bad = _schema.first_non_finite(state)
+        if bad is not None:
+            raise PretrainedError(
+                f"{path} holds non-finite weights: {bad}; pass allow_non_finite=True to load "
+                "them anyway (debugging)"
+            )
     model.load_state_dict(state, strict=True)
 
 
@@ -184,12 +200,16 @@ def _few(items: list[str], limit: int = 3) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def load_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> nn.Module:
+def load_pretrained(
+    model: nn.Module, directory: str | os.PathLike[str], *, allow_non_finite: bool = False
+) -> nn.Module:
     """Load ``directory/model.safetensors`` into ``model`` (strict) and return it.
 
     For models built by hand: build the model exactly as when it was saved; it may still be
     unbuilt (lazy layers are materialised from the stored shapes). A ``config.json`` next to
     the weights is checked when present. The model's train/eval mode is left as it is.
+    Weights holding NaN or inf are refused (:class:`PretrainedError` naming the first such
+    tensor) unless ``allow_non_finite=True`` (for debugging a diverged model).
     """
     _check_model(model, "load_pretrained")
     folder = Path(directory)
@@ -198,7 +218,7 @@ def load_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> nn.M
     if (folder / CONFIG_FILE).exists():
         read_pretrained_config(folder)
     path = folder / WEIGHTS_FILE
-    _load_state(model, _read_weights(path), path)
+    _load_state(model, _read_weights(path), path, allow_non_finite)
     return model
 
 
@@ -242,7 +262,10 @@ def _check_model_keys(arguments: dict[str, Any], create_model: Any, path: Path) 
 
 
 def from_pretrained(
-    directory: str | os.PathLike[str], device: str | torch.device | None = None
+    directory: str | os.PathLike[str],
+    device: str | torch.device | None = None,
+    *,
+    allow_non_finite: bool = False,
 ) -> nn.Module:
     """Rebuild a model saved by :func:`save_pretrained` and load its weights (strict).
 
@@ -259,8 +282,9 @@ def from_pretrained(
         The folder, ``config.json`` or ``model.safetensors`` is missing.
     PretrainedError
         A file is corrupted, the config names an unknown model or invalid arguments, it holds
-        no model (saved from a hand-built model: use :func:`load_pretrained`), or the weights
-        do not fit the rebuilt model.
+        no model (saved from a hand-built model: use :func:`load_pretrained`), a field has the
+        wrong type (``"name": 5``), the weights do not fit the rebuilt model, or they hold NaN
+        or inf (a diverged model; ``allow_non_finite=True`` loads them anyway, for debugging).
     """
 
     folder = _resolve_run_folder(Path(directory))
@@ -279,10 +303,10 @@ def from_pretrained(
     _check_model_keys(arguments, create_model, path)
     try:
         model = create_model(**arguments, **model_kwargs)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, AttributeError, KeyError) as error:
         raise PretrainedError(f"{path}: cannot rebuild the model: {_one_line(error)}") from error
     weights = folder / WEIGHTS_FILE
-    _load_state(model, _read_weights(weights), weights)
+    _load_state(model, _read_weights(weights), weights, allow_non_finite)
     if device is not None:
         model.to(device)
     return model.eval()

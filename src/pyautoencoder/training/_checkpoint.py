@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import _schema
 from .._io import (
     atomic_save_file,
     atomic_write,
@@ -75,8 +76,14 @@ def save_weights(
     atomic_save_file(path, lambda tmp: save_file(tensors, tmp, metadata=metadata or {}))
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Load safetensors weights from ``path`` into ``model`` (strict); errors are one line."""
+def load_weights(
+    model: nn.Module, path: str | os.PathLike[str], *, allow_non_finite: bool = False
+) -> None:
+    """Load safetensors weights from ``path`` into ``model`` (strict); errors are one line.
+
+    Weights holding NaN or inf (a run that diverged) are refused with a :class:`CheckpointError`
+    naming the first such tensor; ``allow_non_finite=True`` loads them anyway (debugging).
+    """
     try:
         state = _safetensors().load_file(str(path))
     except FileNotFoundError as error:
@@ -107,6 +114,13 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
             if part
         )
         raise CheckpointError(f"checkpoint {path} does not fit the model: {details}")
+    if not allow_non_finite:
+        bad = _schema.first_non_finite(state)
+        if bad is not None:
+            raise CheckpointError(
+                f"checkpoint {path} holds non-finite weights: {bad}; the run diverged before "
+                "this checkpoint (load it anyway with load_weights(..., allow_non_finite=True))"
+            )
     model.load_state_dict(state, strict=True)
 
 
@@ -149,7 +163,7 @@ def load_trainer_state(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"trainer state {path} has an unknown format (expected a dict with "
             f"format_version={STATE_FORMAT_VERSION})"
         )
-    return state
+    return state  # the trainer checks the fields it resumes from (pyautoencoder._schema)
 
 
 def checkpoint_name(step: int) -> str:
@@ -253,7 +267,7 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
     for root in (candidate, candidate / "checkpoints"):
         pointer = root / LATEST_FILE
         if pointer.is_file():
-            target = root / pointer.read_text(encoding="utf-8").strip()
+            target = root / _read_pointer(pointer)
             if not target.exists():  # a writer killed while replacing it kept the old copy
                 target = next(iter(sorted(root.glob(f".{target.name}.old-*"))), target)
             if not (target / WEIGHTS_FILE).is_file():
@@ -267,6 +281,24 @@ def find_checkpoint(path: str | os.PathLike[str]) -> Path:
         f"no checkpoint in {candidate}: expected {WEIGHTS_FILE} or a '{LATEST_FILE}' pointer "
         "(in the folder or in its checkpoints/ subfolder)"
     )
+
+
+def _read_pointer(pointer: Path) -> str:
+    """The checkpoint folder name in a ``latest`` file: one plain name in this folder."""
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as error:
+        raise CheckpointError(
+            f"{pointer} is not a checkpoint pointer (not UTF-8 text); point it to a checkpoint "
+            "folder, e.g. by writing 'step-00000100' into it"
+        ) from error
+    except OSError as error:
+        raise CheckpointError(f"cannot read {pointer}: {_one_line(error)}") from error
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\n" in name:
+        raise CheckpointError(
+            f"{pointer} must hold the name of one checkpoint folder next to it, got {name[:80]!r}"
+        )
+    return name
 
 
 def read_config(checkpoint: str | os.PathLike[str]) -> dict[str, Any] | None:

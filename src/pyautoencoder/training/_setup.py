@@ -41,6 +41,26 @@ def fabric_module(name: str = "") -> Any:
     return importlib.import_module(".".join(filter(None, (fabric_package(), name))))
 
 
+class FabricOptionsError(ValueError):
+    """Lightning Fabric refused the execution options (accelerator, devices, strategy,
+    precision ...); the message names them and gives Fabric's reason in one line."""
+
+
+def make_fabric(**options: Any) -> Any:
+    """``Fabric(**options)``, with a refusal of the options turned into
+    :class:`FabricOptionsError` (a missing package stays an ``ImportError``)."""
+    fabric_class = import_fabric()
+    try:
+        return fabric_class(**options)
+    except ImportError:
+        raise
+    except Exception as error:  # ValueError, RuntimeError, MisconfigurationException
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items() if k != "loggers")
+        reason = " ".join(str(error).split())
+        reason = reason if len(reason) <= 300 else reason[:297] + "..."
+        raise FabricOptionsError(f"Lightning Fabric refused {given}: {reason}") from error
+
+
 def import_fabric() -> Any:
     """``lightning.fabric.Fabric`` (or ``lightning_fabric.Fabric``), or an ImportError naming
     the extra to install."""

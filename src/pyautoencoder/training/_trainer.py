@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import _validation
+from .. import _schema, _validation
 from .._io import remove_temp_files
 from . import _lock
 from ._batches import Batch
@@ -35,9 +36,9 @@ from ._setup import (
     default_loggers,
     fabric_module,
     has_lazy_parameters,
-    import_fabric,
     interrupt_requests,
     make_batch_source,
+    make_fabric,
     materialize,
     restore_rng,
     rng_snapshot,
@@ -131,7 +132,12 @@ class Trainer:
         resume = None
         if cfg.resume is not None:
             checkpoint = find_checkpoint(cfg.resume)
-            resume = (checkpoint, load_trainer_state(checkpoint / STATE_FILE))
+            state = load_trainer_state(checkpoint / STATE_FILE)
+            try:  # every field a resume uses, with its type (one line naming the first problem)
+                _schema.check_trainer_state(state, f"trainer state {checkpoint / STATE_FILE}")
+            except _schema.SchemaError as error:
+                raise CheckpointError(str(error)) from error
+            resume = (checkpoint, state)
         self._train = make_batch_source(train_data, self.fabric, cfg, train=True)
         self._val = (
             None if val_data is None else make_batch_source(val_data, self.fabric, cfg, train=False)
@@ -151,7 +157,7 @@ class Trainer:
         local = local_run_for(cfg, loggers)
         if local is not None:  # one CPU process in fp32: no Lightning import (see _local.py)
             return local
-        fabric = import_fabric()(
+        fabric = make_fabric(
             accelerator=cfg.accelerator,
             devices=cfg.devices,
             num_nodes=cfg.num_nodes,
@@ -250,6 +256,7 @@ class Trainer:
         self._last_train_step = 0
         self._last_val: dict[str, float] = {}
         self._last_checkpoint: Path | None = None
+        self._finite_step = 0  # the weights were last checked finite after this step
         self._checkpoint_step = -1
         self._events: list[dict[str, Any]] = []
 
@@ -284,6 +291,7 @@ class Trainer:
         if self.fabric.global_rank > 0:
             torch.manual_seed(self.config.seed + self.fabric.global_rank + self.step)
         self._checkpoint_step = self.step
+        self._finite_step = self.step
         self._guard.start_at(self.step)
 
     def _state(self) -> dict[str, Any]:
@@ -460,6 +468,38 @@ class Trainer:
         bad_step = self._guard.first_bad_step(self.fabric)
         if bad_step is not None:
             self._raise_non_finite(bad_step)
+        self._check_finite_parameters()
+
+    def _check_finite_parameters(self) -> None:
+        """Stop when a parameter or buffer turned NaN/inf while the loss stayed finite (a
+        clamped log-variance can hide it): one reduction over the weights and one read, at log
+        intervals and before every checkpoint, so no such weights are ever checkpointed."""
+        tensors = [
+            t.detach()
+            for t in (*self.model.parameters(), *self.model.buffers())
+            if t.is_floating_point() and t.numel() > 0 and not nn.parameter.is_lazy(t)
+        ]
+        if not tensors:
+            return
+        largest = torch.nn.utils.get_total_norm(tensors, norm_type=math.inf, foreach=True)
+        finite = torch.isfinite(largest).to(torch.float32)
+        if self.fabric.world_size > 1:  # sharded weights: every rank must stop together
+            finite = self.fabric.all_reduce(finite, reduce_op="min")
+        if bool(finite):
+            self._finite_step = self.step
+            return
+        named = (*self.model.named_parameters(), *self.model.named_buffers())
+        name = next((n for n, t in named if not bool(torch.isfinite(t).all())), "a shard")
+        raise NonFiniteLossError(
+            f"parameter {name} became non-finite (NaN or inf) between step {self._finite_step} "
+            f"and step {self.step} although the training loss stayed finite; "
+            f"{self._checkpoint_note()}. Try a lower lr, gradient_clip_val or a KL warm-up"
+        )
+
+    def _checkpoint_note(self) -> str:
+        if self._last_checkpoint is not None:
+            return f"the last good checkpoint {self._last_checkpoint} is intact"
+        return "no checkpoint was written"
 
     def _log_train(self, progress: Progress) -> None:
         self._check_finite()
@@ -488,11 +528,7 @@ class Trainer:
 
     def _raise_non_finite(self, bad_step: int) -> None:
         last = ", ".join(f"{k}={v:.6g}" for k, v in self._last_train.items()) or "none logged"
-        where = (
-            f"the last good checkpoint {self._last_checkpoint} is intact"
-            if self._last_checkpoint is not None
-            else "no checkpoint was written"
-        )
+        where = self._checkpoint_note()
         raise NonFiniteLossError(
             f"the training loss became non-finite (NaN or inf) at step {bad_step}; last finite "
             f"diagnostics (step {self._last_train_step}): {last}; {where}. Try a lower lr, "
@@ -552,14 +588,22 @@ class Trainer:
             return
         self._check_finite()
         if self.fabric.is_global_zero:
-            path = save_checkpoint(
-                Path(self.config.out_dir) / "checkpoints",
-                name or checkpoint_name(self.step),
-                self.model,
-                self._state(),
-                keep_last=self.config.keep_checkpoints,
-                update_latest=name is None,
-            )
+            folder = Path(self.config.out_dir) / "checkpoints"
+            try:
+                path = save_checkpoint(
+                    folder,
+                    name or checkpoint_name(self.step),
+                    self.model,
+                    self._state(),
+                    keep_last=self.config.keep_checkpoints,
+                    update_latest=name is None,
+                )
+            except Exception as error:  # disk full, read-only, quota: OSError or the writer's own
+                reason = " ".join(str(error).split())[:200] or type(error).__name__
+                raise CheckpointError(
+                    f"cannot write checkpoint {name or checkpoint_name(self.step)} in {folder} "
+                    f"({reason}); {self._checkpoint_note()}"
+                ) from error
             if name is None:
                 self._last_checkpoint = path
         if name is None:
