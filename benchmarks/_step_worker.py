@@ -12,8 +12,9 @@ every process) and a second, independent copy of it (``hand-written (control)``)
 ratio to the hand-written step is the method's own noise, 1.00 up to it. All variants run
 interleaved in blocks of ``--steps`` steps, the order rotated by one each repetition, so a slow
 phase of the shared machine hits them alike; the ratio of a repetition compares blocks that ran
-back to back. The process prints one JSON line: per variant the seconds per step of every
-repetition, the library's version and the load average at start and end.
+back to back. Both clocks are kept: wall time and this process's CPU time. The process prints
+one JSON line: per variant the seconds per step of every repetition on both clocks, the
+library's version and the load average at start and end.
 
 It imports :mod:`_steps` and :mod:`_common` (torch and numpy only at import time) from this
 folder, never this repository's package unless ``--impl ours``; ``benchmarks/`` holds no
@@ -26,10 +27,11 @@ import argparse
 import importlib.metadata
 import json
 import os
+import time
 from collections.abc import Callable
 
 import torch
-from _common import HIDDEN, LATENT, InProcess, Runner, interleaved, set_threads
+from _common import HIDDEN, LATENT, set_threads
 from _steps import IWAE_K, image_batches, make_hand, networks
 from torch import nn
 
@@ -135,6 +137,41 @@ def pythae_steps(model_name: str, first: torch.Tensor) -> dict[str, Step]:
     return {"pythae": step}
 
 
+def interleaved_clocks(
+    steps: dict[str, Step], batches: list[torch.Tensor], block: int, repeats: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per-step wall and process-CPU seconds of every variant, one value per repetition.
+
+    Each variant first runs ``block`` warm-up steps; then every repetition runs a block of
+    ``block`` steps of each variant in turn, the order rotated by one per repetition. The CPU
+    clock (``time.process_time``: this process's user + system time, all threads) leaves out
+    the time the process waited for a core, which dominates the wall clock on a loaded
+    machine; the wall clock is what a user waits for.
+    """
+    names = list(steps)
+    counters = dict.fromkeys(names, 0)
+
+    def run(name: str, n: int) -> tuple[float, float]:
+        step, i = steps[name], counters[name]
+        wall, cpu = time.perf_counter(), time.process_time()
+        for k in range(n):
+            step(batches[(i + k) % len(batches)])
+        counters[name] = i + n
+        return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
+
+    for name in names:
+        run(name, block)
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for rep in range(repeats):
+        shift = rep % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds, cpu_seconds = run(name, block)
+            wall[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+    return wall, cpu
+
+
 _IMPLS = {"ours": ours_steps, "reference": reference_steps, "pythae": pythae_steps}
 _PACKAGES = {"ours": "pyautoencoder", "reference": "pyautoencoder", "pythae": "pythae"}
 
@@ -151,17 +188,12 @@ def main() -> None:
     set_threads(args.threads)
     load_start = os.getloadavg()[0]
     batches = image_batches(args.model, torch.load(args.batches, weights_only=True))
-    count = len(batches)
     steps: dict[str, Step] = {}
     steps["hand-written"] = make_hand(args.model, batches[0])[0]
     steps["hand-written (control)"] = make_hand(args.model, batches[0])[0]
     steps.update(_IMPLS[args.impl](args.model, batches[0]))
 
-    def runner(name: str, step: Step) -> Runner:
-        return InProcess(name, lambda i: step(batches[i % count]))
-
-    runners = [runner(name, step) for name, step in steps.items()]
-    times = interleaved(runners, args.steps, args.repeats, warmup=args.steps)
+    wall, cpu = interleaved_clocks(steps, batches, args.steps, args.repeats)
     if args.impl == "ours":
         import pyautoencoder
 
@@ -173,7 +205,8 @@ def main() -> None:
         "version": version,
         "torch": torch.__version__,
         "load": [load_start, os.getloadavg()[0]],
-        "times": times,
+        "times": wall,
+        "cpu_times": cpu,
     }
     print(json.dumps(result), flush=True)
 

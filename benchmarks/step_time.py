@@ -121,11 +121,11 @@ def half_iqr(values: list[float]) -> float:
     return float(q[1] - q[0]) / 2
 
 
-def model_table(model: str, results: list[dict[str, object]], runs: int) -> list[list[str]]:
+def model_table(model: str, results: list[dict[str, object]], clock: str) -> list[list[str]]:
     """Rows: one per variant, ratio to hand-written (median of runs) and each run's ratio."""
     per_variant: dict[str, dict[str, list[float]]] = {}
     for result in results:
-        times: dict[str, list[float]] = result["times"]  # type: ignore[assignment]
+        times: dict[str, list[float]] = result[clock]  # type: ignore[assignment]
         for name in times:
             if name == "hand-written" and result["impl"] != "ours":
                 continue
@@ -208,19 +208,20 @@ def main() -> None:
                 results.append(result)
                 start, end = result["load"]  # type: ignore[misc]
                 loads.append(f"{impl} {start:.1f}-{end:.1f}")
-        rows = model_table(model, results, args.runs)
         versions = sorted({f"{r['impl']} {r['version']}" for r in results if r["impl"] != "ours"})
-        print(f"### {model}\n")
-        header = [
-            "variant",
-            "x hand-written",
-            "per process",
-            "±",
-            "ms/step",
-            "hand-written ms/step (same process)",
-        ]
-        print(table(header, rows))
-        print()
+        for clock, what in (("times", "wall clock"), ("cpu_times", "process CPU time")):
+            rows = model_table(model, results, clock)
+            print(f"### {model}, {what}\n")
+            header = [
+                "variant",
+                "x hand-written",
+                "per process",
+                "±",
+                "ms/step",
+                "hand-written ms/step (same process)",
+            ]
+            print(table(header, rows))
+            print()
         print(f"- load average during each process: {', '.join(loads)}")
         if versions:
             print(f"- versions: {', '.join(versions)}")
