@@ -14,6 +14,7 @@ from torch import nn
 
 from .. import _schema
 from .._io import atomic_save_file, atomic_write_json
+from ._constructor import constructor_config, rebuild_from_constructor
 from ._factory import FORMAT_NAME, FORMAT_VERSION, create_model, make_config
 
 CONFIG_FILE = "config.json"
@@ -100,6 +101,10 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path
     stored = getattr(model, "pretrained_config", None)
     spec = stored.get("model") if isinstance(stored, dict) else None
     config = make_config(spec)  # the library version of the writer
+    if spec is None:
+        constructor = constructor_config(model)
+        if constructor is not None:  # built by hand from library objects only
+            config["constructor"] = constructor
     save_file = _safetensors_torch().save_file
     metadata = {"format": "pt", "producer": FORMAT_NAME}
     folder.mkdir(parents=True, exist_ok=True)
@@ -291,10 +296,18 @@ def from_pretrained(
     config = read_pretrained_config(folder)
     path = folder / CONFIG_FILE
     spec = config.get("model")
+    if spec is None and isinstance(config.get("constructor"), dict):
+        model = _rebuild(config["constructor"], path)
+        weights = folder / WEIGHTS_FILE
+        _load_state(model, _read_weights(weights), weights)
+        if device is not None:
+            model.to(device)
+        return model.eval()
     if spec is None:
         raise PretrainedError(
-            f"{path} holds no model arguments (it was saved from a model built by hand); build "
-            f"the model the same way and call load_pretrained(model, {str(folder)!r})"
+            f"{path} holds no model arguments (it was saved from a model built by hand with "
+            "networks or objects that have no JSON config); build the model the same way and "
+            f"call load_pretrained(model, {str(folder)!r})"
         )
     arguments = dict(spec)
     model_kwargs = arguments.pop("model_kwargs", None) or {}
@@ -310,3 +323,10 @@ def from_pretrained(
     if device is not None:
         model.to(device)
     return model.eval()
+
+
+def _rebuild(constructor: dict[str, Any], path: Path) -> nn.Module:
+    try:
+        return rebuild_from_constructor(constructor)
+    except (TypeError, ValueError, KeyError) as error:
+        raise PretrainedError(f"{path}: cannot rebuild the model: {_one_line(error)}") from error
