@@ -299,7 +299,7 @@ def from_pretrained(
     if spec is None and isinstance(config.get("constructor"), dict):
         model = _rebuild(config["constructor"], path)
         weights = folder / WEIGHTS_FILE
-        _load_state(model, _read_weights(weights), weights)
+        _load_state(model, _read_weights(weights), weights, allow_non_finite)
         if device is not None:
             model.to(device)
         return model.eval()
