@@ -4,10 +4,19 @@ Besides the 2.x names, the pieces the variational family assembles its objective
 the importance-weighted bound (:func:`iwae_bound`, DReG: :func:`dreg_surrogate`), the
 maximum mean discrepancy (:func:`mmd_unbiased` with :class:`RBFKernel` or
 :class:`InverseMultiquadricKernel`), the beta-TCVAE decomposition (:func:`tc_decomposition`)
-and the DIP-VAE regulariser (:func:`dip_covariance`, :func:`dip_penalty`).
+the DIP-VAE regulariser (:func:`dip_covariance`, :func:`dip_penalty`) and the adversarial
+losses on discriminator logits with FactorVAE's density-ratio TC estimate
+(:func:`logistic_discriminator_loss`, :func:`non_saturating_generator_loss`,
+:func:`permute_dims`, :func:`density_ratio_tc`).
 """
 
 from ..distributions._likelihood import LikelihoodType
+from ._adversarial import (
+    density_ratio_tc,
+    logistic_discriminator_loss,
+    non_saturating_generator_loss,
+    permute_dims,
+)
 from ._dip import dip_covariance, dip_penalty
 from ._iwae_bound import dreg_surrogate, effective_sample_size, importance_log_weights, iwae_bound
 from ._kl import kl_divergence_diag_gaussian
@@ -23,6 +32,7 @@ __all__ = [
     "LossResult",
     "RBFKernel",
     "TCDecomposition",
+    "density_ratio_tc",
     "dip_covariance",
     "dip_penalty",
     "dreg_surrogate",
@@ -33,6 +43,9 @@ __all__ = [
     "kl_divergence_diag_gaussian",
     "log_importance_weights",
     "log_likelihood",
+    "logistic_discriminator_loss",
     "mmd_unbiased",
+    "non_saturating_generator_loss",
+    "permute_dims",
     "tc_decomposition",
 ]

@@ -5,6 +5,7 @@ A network's constructor arguments are its config (``net.config``, JSON-serialisa
 creation arguments :func:`save_pretrained` writes next to its weights.
 """
 
+from .._base._discriminator import LatentDiscriminator
 from ._common import ACTIVATIONS
 from ._conv import ConvDecoder, ConvEncoder
 from ._factory import create_model
@@ -15,6 +16,7 @@ __all__ = [
     "ACTIVATIONS",
     "ConvDecoder",
     "ConvEncoder",
+    "LatentDiscriminator",
     "MLPDecoder",
     "MLPEncoder",
     "create_model",

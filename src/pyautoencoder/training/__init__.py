@@ -8,6 +8,7 @@ importing this package without it works, calling :func:`fit` names the missing e
 ...                                                                    # doctest: +SKIP
 """
 
+from .._base._steps import TrainingSteps, UpdateStep
 from ._checkpoint import (
     CheckpointError,
     find_checkpoint,
@@ -36,6 +37,8 @@ __all__ = [
     "RunLockedError",
     "Trainer",
     "TrainerConfig",
+    "TrainingSteps",
+    "UpdateStep",
     "find_checkpoint",
     "fit",
     "load_trainer_state",

@@ -30,6 +30,7 @@ from ._hooks import after_optimizer_step_hook
 from ._local import LocalRun, local_run_for
 from ._logging import MetricsLog, Progress, RunningMeans, read_metrics, to_floats
 from ._monitor import EarlyStopping, NonFiniteGuard, validation_metrics
+from ._multi import MultiOptimizerUpdates, UpdateStepsModule, declared_steps
 from ._optim import FusedAdamStep, make_optimizer, make_scheduler
 from ._schedules import as_beta_schedule
 from ._setup import (
@@ -179,18 +180,41 @@ class Trainer:
             load_weights(model, checkpoint / WEIGHTS_FILE)
         self._prepare_objective(model)
         step_module: nn.Module = TrainingStep(model, batch_fn, cfg.forward_kwargs, cfg.loss_kwargs)
+        self._update_steps = declared_steps(model)
         if cfg.compile:
             options = cfg.compile if isinstance(cfg.compile, dict) else {}
             step_module = torch.compile(step_module, **options)  # type: ignore[assignment]
         self._step_module = step_module  # unwrapped: validation runs no collectives
-        self._module = self.fabric.setup_module(step_module)
+        if self._update_steps is None:
+            self._module = self.fabric.setup_module(step_module)
+        else:
+            self._module = self.fabric.setup_module(self._updates_module(model, batch_fn))
         # A plain run (one process, fp32, a strategy without backward/step hooks): Fabric's
         # wrappers would only pass the calls through, at ~0.1 ms of Python per step.
         self._plain = _is_plain_run(self.fabric)
         self._forward = self._step_module if self._plain else self._module
 
+    def _updates_module(self, model: nn.Module, batch_fn: Any) -> nn.Module:
+        """The module running one update step of a model with several optimizers."""
+        cfg = self.config
+        if cfg.forward_kwargs:
+            raise ValueError(
+                f"forward_kwargs do not apply to {type(model).__name__}: its training_steps() "
+                "run their own forward passes"
+            )
+        assert self._update_steps is not None
+        module = UpdateStepsModule(model, self._update_steps, batch_fn, cfg.loss_kwargs)
+        if cfg.compile:
+            options = cfg.compile if isinstance(cfg.compile, dict) else {}
+            return torch.compile(module, **options)  # type: ignore[return-value]
+        return module
+
     def _setup_optimization(self, model: nn.Module) -> None:
         cfg = self.config
+        self._updates: MultiOptimizerUpdates | None = None
+        if self._update_steps is not None:
+            self._setup_updates(model)
+            return
         optimizer = make_optimizer(
             cfg.optimizer,
             model.parameters(),
@@ -209,6 +233,23 @@ class Trainer:
             None if self._beta_schedule is None else self._beta_schedule.bind(self._total_steps)
         )
         self._beta = torch.zeros((), device=self.fabric.device)
+
+    def _setup_updates(self, model: nn.Module) -> None:
+        """One optimizer and scheduler per declared update step (see ``_multi.py``)."""
+        assert self._update_steps is not None
+        self._total_steps = self._count_total_steps()
+        self._updates = MultiOptimizerUpdates(
+            self._update_steps, self.fabric, self._module, model, self.config, self._total_steps
+        )
+        self._optimizer = self._updates.optimizers[0]  # the first step's, for the logged lr
+        self._after_optimizer_step = after_optimizer_step_hook(model)
+        self._fast_optimizer = None
+        self._scheduler = None
+        self._schedule = (
+            None if self._beta_schedule is None else self._beta_schedule.bind(self._total_steps)
+        )
+        self._beta = torch.zeros((), device=self.fabric.device)
+        self._train_step = self._train_updates  # type: ignore[method-assign]
 
     def _prepare_objective(self, model: nn.Module) -> None:
         cfg = self.config
@@ -276,7 +317,10 @@ class Trainer:
                     f"{run.get(key)!r}, this run has {key}={value!r}"
                 )
         try:
-            self._optimizer.load_state_dict(state["optimizer"])
+            if self._updates is not None:
+                self._updates.load_state_dict(state["optimizers"])
+            else:
+                self._optimizer.load_state_dict(state["optimizer"])
             if self._scheduler is not None and state.get("scheduler") is not None:
                 self._scheduler.load_state_dict(state["scheduler"])
         except (KeyError, ValueError, RuntimeError) as error:
@@ -295,6 +339,11 @@ class Trainer:
         self._guard.start_at(self.step)
 
     def _state(self) -> dict[str, Any]:
+        if self._updates is not None:
+            return {**self._state_common(), "optimizers": self._updates.state_dict()}
+        return self._state_common()
+
+    def _state_common(self) -> dict[str, Any]:
         return {
             "format_version": 1,
             "step": self.step,
@@ -416,6 +465,27 @@ class Trainer:
         self.step += 1
         self._batch_in_epoch += 1
 
+    def _train_updates(self, batch: Batch) -> None:
+        """One trainer step of a model with several optimizers: every update that is due."""
+        beta = None
+        if self._schedule is not None:
+            value = self._schedule(self.step)
+            self._beta.fill_(value)
+            self._beta_sum += value
+            beta = self._beta
+        assert self._updates is not None
+
+        def non_finite() -> None:
+            self._guard.mark(self.step)
+            self._raise_non_finite(self.step + 1)
+
+        total = self._updates.run(batch, self.step, beta, self._train_means, non_finite)
+        if self._after_optimizer_step is not None:
+            self._after_optimizer_step()
+        self._guard.record(total)
+        self.step += 1
+        self._batch_in_epoch += 1
+
     def _after_step(self, progress: Progress) -> None:
         cfg = self.config
         for callback in cfg.callbacks:
@@ -511,6 +581,8 @@ class Trainer:
         if self._schedule is not None:
             metrics["beta"] = self._beta_sum / count
         metrics["lr"] = float(self._optimizer.param_groups[0]["lr"])
+        if self._updates is not None:
+            metrics.update(self._updates.metrics(self._reduce_mean))
         self._train_means.reset()
         self._beta_sum = 0.0
         self._last_train, self._last_train_step = metrics, self.step

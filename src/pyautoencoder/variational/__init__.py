@@ -8,6 +8,7 @@ from ._adagvae import AdaGVAE
 from ._beta_tcvae import BetaTCVAE
 from ._cvae import CVAE, ConcatConditioning, Conditioning
 from ._dip_vae import DIPVAE
+from ._factor_vae import FactorVAE
 from ._hierarchical import (
     HierarchicalEncodeOutput,
     HierarchicalOutput,
@@ -29,6 +30,7 @@ from ._vae import VAE
 __all__ = [
     "CVAE",
     "DIPVAE",
+    "FactorVAE",
     "IWAE",
     "VAE",
     "WAE",
