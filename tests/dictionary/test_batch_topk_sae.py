@@ -99,3 +99,13 @@ def test_threshold_is_saved_with_the_state_dict() -> None:
     other = BatchTopKSAE(6, 12, k=2)
     other.load_state_dict(model.state_dict())
     assert float(other.threshold) == float(model.threshold) > 0
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_active_counts_equal_a_pass_over_the_code(training: bool) -> None:
+    model = BatchTopKSAE(6, 20, k=3)
+    with torch.no_grad():
+        model.threshold.fill_(0.1)
+    model.train(training)
+    output = model(torch.randn(9, 6))
+    torch.testing.assert_close(output.active_counts, (output.z != 0).sum(0).float())

@@ -177,3 +177,14 @@ def test_gradcheck_of_the_reconstruction_objective_in_the_input() -> None:
     assert torch.autograd.gradcheck(
         lambda inputs: model.compute_loss(inputs, model(inputs)).objective, (x,)
     )
+
+
+def test_active_counts_equal_a_pass_over_the_code() -> None:
+    model = TopKSAE(6, 20, k=4)
+    with torch.no_grad():
+        model.b_enc.uniform_(-1.0, 0.3)  # some kept pre-activations are negative: ReLU'd to 0
+    output = model(torch.randn(9, 6))
+    torch.testing.assert_close(output.active_counts, (output.z != 0).sum(0).float())
+    assert float(model.compute_loss(torch.randn(9, 6), output).diagnostics["l0"]) == (
+        pytest.approx(float((output.z != 0).sum(1).float().mean()))
+    )

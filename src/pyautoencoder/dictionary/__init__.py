@@ -16,12 +16,18 @@ Call :meth:`SparseDictionary.after_optimizer_step` after each optimizer step to 
 columns at unit norm (:func:`pyautoencoder.training.fit` does).
 """
 
-from ._auxk import DeadLatentTracker, auxk_loss
+from ._auxk import DeadLatentTracker, auxk_error, auxk_loss, auxk_reconstruction
 from ._batch_topk import BatchTopKSAE, batch_topk_activation
 from ._dictionary import RemoveParallelGradient, SparseDictionary
 from ._gated import GatedSAE
 from ._jumprelu import JumpReLUFunction, JumpReLUSAE, StepFunction, rectangle_kernel
-from ._outputs import DictionaryDecodeOutput, DictionaryEncodeOutput, DictionaryOutput, GatedOutput
+from ._outputs import (
+    DictionaryDecodeOutput,
+    DictionaryEncodeOutput,
+    DictionaryOutput,
+    GatedOutput,
+    TopKOutput,
+)
 from ._topk import TopKSAE, topk_activation
 
 __all__ = [
@@ -37,8 +43,11 @@ __all__ = [
     "RemoveParallelGradient",
     "SparseDictionary",
     "StepFunction",
+    "TopKOutput",
     "TopKSAE",
+    "auxk_error",
     "auxk_loss",
+    "auxk_reconstruction",
     "batch_topk_activation",
     "rectangle_kernel",
     "topk_activation",

@@ -47,9 +47,13 @@ class DeadLatentTracker(nn.Module):
     @torch.no_grad()
     def update(self, z: torch.Tensor) -> None:
         """Reset the counter of latents active in ``z [B, M]``; add ``B`` to the others."""
-        active = (z != 0).any(dim=0)  # [M]
-        counts = self.examples_since_active
-        counts.copy_(torch.where(active, torch.zeros_like(counts), counts + z.shape[0]))
+        self.update_counts((z != 0).sum(dim=0), z.shape[0])
+
+    @torch.no_grad()
+    def update_counts(self, active_counts: torch.Tensor, num_examples: int) -> None:
+        """As :meth:`update`, from the number of examples each latent was active on ``[M]``."""
+        since = self.examples_since_active
+        since.copy_(torch.where(active_counts > 0, torch.zeros_like(since), since + num_examples))
 
     def dead(self) -> torch.Tensor:
         """Boolean mask ``[M]`` of the dead latents."""
@@ -59,6 +63,33 @@ class DeadLatentTracker(nn.Module):
         return f"dead_after={self.dead_after}"
 
 
+def auxk_reconstruction(
+    pre_activations: torch.Tensor, dead: torch.Tensor, dictionary: torch.Tensor, k_aux: int
+) -> torch.Tensor:
+    """``e_hat = W_dec TopK_k_aux(pi restricted to the dead latents)``: ``[B, D]``.
+
+    ``pre_activations [B, M]``, ``dead`` boolean ``[M]``, ``dictionary [D, M]``; live latents
+    never take part (fewer dead latents than ``k_aux`` leave the rest at zero).
+    """
+    candidates = pre_activations.masked_fill(~dead, float("-inf"))  # [B, M]
+    values, indices = candidates.topk(k_aux, dim=1)  # [B, k_aux]
+    # relu maps the -inf of live latents (fewer dead than k_aux) and negative values to 0.
+    z_aux = torch.zeros_like(pre_activations).scatter_(1, indices, values.relu())  # [B, M]
+    return z_aux @ dictionary.T
+
+
+def auxk_error(residual: torch.Tensor, aux_x_hat: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
+    """``L_aux = sum ||e - e_hat||^2 / sum ||e||^2`` (0 without dead latents), 0-dim.
+
+    ``residual`` is ``e = x - x_hat`` ``[B, D]`` (detached here), ``aux_x_hat`` the
+    :func:`auxk_reconstruction` ``[B, D]``, ``dead`` boolean ``[M]``.
+    """
+    target = residual.detach()
+    error = (target - aux_x_hat).pow(2).sum()
+    energy = target.pow(2).sum().clamp_min(torch.finfo(target.dtype).tiny)
+    return dead.any().to(error.dtype) * error / energy
+
+
 def auxk_loss(
     residual: torch.Tensor,
     pre_activations: torch.Tensor,
@@ -66,7 +97,8 @@ def auxk_loss(
     dictionary: torch.Tensor,
     k_aux: int,
 ) -> torch.Tensor:
-    """``L_aux`` of the module docstring (0-dim).
+    """``L_aux`` of the module docstring (0-dim): :func:`auxk_error` of
+    :func:`auxk_reconstruction`.
 
     Parameters
     ----------
@@ -81,12 +113,5 @@ def auxk_loss(
     k_aux : int
         How many dead latents reconstruct each example (``<= M``).
     """
-    target = residual.detach()  # [B, D]
-    candidates = pre_activations.masked_fill(~dead, float("-inf"))  # [B, M]
-    values, indices = candidates.topk(k_aux, dim=1)  # [B, k_aux]
-    # relu maps the -inf of live latents (fewer dead than k_aux) and negative values to 0.
-    z_aux = torch.zeros_like(pre_activations).scatter(1, indices, values.relu())  # [B, M]
-    error = (target - z_aux @ dictionary.T).pow(2).sum()
-    energy = target.pow(2).sum().clamp_min(torch.finfo(target.dtype).tiny)
-    any_dead = dead.any().to(error.dtype)
-    return any_dead * error / energy
+    aux_x_hat = auxk_reconstruction(pre_activations, dead, dictionary, k_aux)
+    return auxk_error(residual, aux_x_hat, dead)

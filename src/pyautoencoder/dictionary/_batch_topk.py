@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..registry import register_model
-from ._outputs import DictionaryEncodeOutput, DictionaryOutput
-from ._topk import DEFAULT_DEAD_AFTER, TopKSAE
+from ._outputs import DictionaryEncodeOutput, TopKOutput
+from ._topk import DEFAULT_DEAD_AFTER, TopKSAE, count_active
 
 
 def batch_topk_activation(pre_activations: torch.Tensor, k: int) -> torch.Tensor:
@@ -15,10 +15,18 @@ def batch_topk_activation(pre_activations: torch.Tensor, k: int) -> torch.Tensor
     ``[B, M] -> [B, M]`` with at most ``k * B`` non-zeros in the whole batch (exactly that
     many when they are positive); single examples may keep more or fewer than ``k``.
     """
-    batch = pre_activations.shape[0]
+    return batch_topk_with_counts(pre_activations, k)[0]
+
+
+def batch_topk_with_counts(
+    pre_activations: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`batch_topk_activation` and the number of examples each latent is active on."""
+    batch, num_latents = pre_activations.shape
     flat = pre_activations.relu().reshape(-1)  # [B * M]
     values, indices = flat.topk(k * batch)  # [k * B]
-    return torch.zeros_like(flat).scatter(0, indices, values).reshape(pre_activations.shape)
+    z = torch.zeros_like(flat).scatter_(0, indices, values).reshape(pre_activations.shape)
+    return z, count_active(indices % num_latents, values, num_latents)
 
 
 def threshold_activation(pre_activations: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
@@ -115,7 +123,7 @@ class BatchTopKSAE(TopKSAE):
 
     def forward(
         self, x: torch.Tensor, update: bool | None = None, batch_topk: bool | None = None
-    ) -> DictionaryOutput:
+    ) -> TopKOutput:
         """Encode and decode ``x``.
 
         ``batch_topk`` (default: ``self.training``, as BatchNorm picks batch statistics)
@@ -126,10 +134,11 @@ class BatchTopKSAE(TopKSAE):
         batch_topk = self.training if batch_topk is None else batch_topk
         dictionary = self.dictionary()
         pre = self.pre_activations(self.flatten_input(x), dictionary)  # [B, M]
-        z = self.activate(pre, batch_topk)
-        if update:
-            self.dead_latents.update(z)
-            if batch_topk:
+        if batch_topk:
+            z, counts = batch_topk_with_counts(pre, self.k)
+            if update:
                 self.update_threshold(z)
-        x_hat = self.decode_linear(z, dictionary).reshape(x.shape)
-        return DictionaryOutput(x_hat=x_hat, z=z, pre_activations=pre)
+        else:
+            z = threshold_activation(pre, self.threshold)
+            counts = (z != 0).sum(dim=0).to(z.dtype)
+        return self.finish_output(x, z, counts, pre, dictionary, update)

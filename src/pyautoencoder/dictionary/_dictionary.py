@@ -154,7 +154,7 @@ class SparseDictionary(BaseAutoencoder):
         (:class:`~pyautoencoder.training.AfterOptimizerStep`): :func:`~pyautoencoder.training.fit`
         calls it after every optimizer step.
         """
-        self.W_dec.copy_(unit_columns(self.W_dec))
+        self.W_dec.div_(self.W_dec.norm(dim=0, keepdim=True).clamp_min(_NORM_EPS))
 
     def extra_repr(self) -> str:
         return f"input_dim={self.input_dim}, num_latents={self.num_latents}, tied={self.tied}"
@@ -165,20 +165,25 @@ def squared_error(x_flat: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     return (x_flat - x_hat).pow(2).sum(dim=1)
 
 
+def mean_active(z: torch.Tensor) -> torch.Tensor:
+    """Mean number of non-zero latents per example of codes ``z [B, M]`` (0-dim, detached)."""
+    return (z.detach() != 0).sum(dim=1).to(z.dtype).mean()
+
+
 def sparse_diagnostics(
-    x_flat: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor
+    x_flat: torch.Tensor, error: torch.Tensor, l0: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """Detached ``mse`` (mean ``||x - x_hat||^2``), ``fvu`` and ``l0`` of a batch (0-dim each).
 
-    ``fvu`` is the fraction of variance unexplained over the batch,
-    ``sum_b ||x_b - x_hat_b||^2 / sum_b ||x_b - mean_b x||^2``; ``l0`` the mean number of
-    non-zero latents per example.
+    ``error [B]`` is :func:`squared_error` of the batch and ``l0`` the mean number of non-zero
+    latents per example; ``fvu`` is the fraction of variance unexplained over the batch,
+    ``sum_b ||x_b - x_hat_b||^2 / sum_b ||x_b - mean_b x||^2``.
     """
     with torch.no_grad():
-        error = squared_error(x_flat, x_hat)  # [B]
+        error = error.detach()
         centred = (x_flat - x_flat.mean(dim=0, keepdim=True)).pow(2).sum()
         return {
             "mse": error.mean(),
             "fvu": error.sum() / centred.clamp_min(torch.finfo(x_flat.dtype).tiny),
-            "l0": (z != 0).sum(dim=1).to(x_flat.dtype).mean(),
+            "l0": l0.detach().to(x_flat.dtype),
         }

@@ -8,7 +8,7 @@ from torch import nn
 from .._validation import check_weight
 from ..loss._result import LossResult
 from ..registry import register_model
-from ._dictionary import SparseDictionary, sparse_diagnostics, squared_error
+from ._dictionary import SparseDictionary, mean_active, sparse_diagnostics, squared_error
 from ._outputs import DictionaryEncodeOutput, GatedOutput
 
 
@@ -89,12 +89,13 @@ class GatedSAE(SparseDictionary):
         """Reconstruction, L1 on the gate and the frozen-decoder auxiliary term (the class)."""
         x_flat = self.flatten_input(x)
         x_hat = output.x_hat.reshape(x_flat.shape)
-        mse = squared_error(x_flat, x_hat).mean()
+        error = squared_error(x_flat, x_hat)  # [B]
+        mse = error.mean()
         gate_activity = output.pre_activations.relu()  # [B, M]
         l1 = gate_activity.sum(dim=1).mean()
         frozen = gate_activity @ self.W_dec.detach().T + self.b_dec.detach()  # [B, D]
         aux = squared_error(x_flat, frozen).mean()
-        diagnostics = sparse_diagnostics(x_flat, x_hat, output.z)
+        diagnostics = sparse_diagnostics(x_flat, error, mean_active(output.z))
         diagnostics["l1_penalty"] = l1.detach()
         diagnostics["aux_loss"] = aux.detach()
         return LossResult(objective=mse + self.l1_weight * l1 + aux, diagnostics=diagnostics)

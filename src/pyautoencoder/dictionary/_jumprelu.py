@@ -11,7 +11,7 @@ from torch import nn
 from .._validation import check_weight
 from ..loss._result import LossResult
 from ..registry import register_model
-from ._dictionary import SparseDictionary, sparse_diagnostics, squared_error
+from ._dictionary import SparseDictionary, mean_active, sparse_diagnostics, squared_error
 from ._outputs import DictionaryEncodeOutput, DictionaryOutput
 
 
@@ -168,10 +168,11 @@ class JumpReLUSAE(SparseDictionary):
         """Mean squared error plus ``sparsity_weight`` times the STE L0; see the class."""
         x_flat = self.flatten_input(x)
         x_hat = output.x_hat.reshape(x_flat.shape)
-        mse = squared_error(x_flat, x_hat).mean()
+        error = squared_error(x_flat, x_hat)  # [B]
+        mse = error.mean()
         active = StepFunction.apply(output.pre_activations, self.threshold(), self.bandwidth)
         l0 = active.sum(dim=1).mean()
-        diagnostics = sparse_diagnostics(x_flat, x_hat, output.z)
+        diagnostics = sparse_diagnostics(x_flat, error, mean_active(output.z))
         diagnostics["l0_penalty"] = l0.detach()
         diagnostics["mean_threshold"] = self.threshold().detach().mean()
         return LossResult(objective=mse + self.sparsity_weight * l0, diagnostics=diagnostics)

@@ -7,9 +7,9 @@ import torch
 from .._validation import check_positive_int, check_weight
 from ..loss._result import LossResult
 from ..registry import register_model
-from ._auxk import DeadLatentTracker, auxk_loss
+from ._auxk import DeadLatentTracker, auxk_error, auxk_reconstruction
 from ._dictionary import SparseDictionary, sparse_diagnostics, squared_error
-from ._outputs import DictionaryEncodeOutput, DictionaryOutput
+from ._outputs import DictionaryEncodeOutput, TopKOutput
 
 #: Gao et al. (2024), sec. A.2: a latent is dead after 10M tokens without firing.
 DEFAULT_DEAD_AFTER = 10_000_000
@@ -22,8 +22,25 @@ def topk_activation(pre_activations: torch.Tensor, k: int) -> torch.Tensor:
     (exactly ``k`` when the ``k`` largest are positive). Ties are broken by ``torch.topk``.
     Gradients flow to the kept entries only.
     """
+    return topk_with_counts(pre_activations, k)[0]
+
+
+def topk_with_counts(pre_activations: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`topk_activation` and, per latent, on how many examples it is active ``[M]``.
+
+    The counts come from the ``B k`` kept entries, not from a pass over ``[B, M]``.
+    """
     values, indices = pre_activations.topk(k, dim=1)  # [B, k]
-    return torch.zeros_like(pre_activations).scatter(1, indices, values.relu())
+    kept = values.relu()
+    z = torch.zeros_like(pre_activations).scatter_(1, indices, kept)
+    return z, count_active(indices, kept, pre_activations.shape[1])
+
+
+def count_active(indices: torch.Tensor, kept: torch.Tensor, num_latents: int) -> torch.Tensor:
+    """How many of the kept entries ``kept`` (at latent ``indices``) are non-zero, per latent."""
+    active = (kept != 0).to(kept.dtype).reshape(-1).detach()
+    counts = torch.zeros(num_latents, dtype=kept.dtype, device=kept.device)
+    return counts.index_add_(0, indices.reshape(-1), active)
 
 
 def resolve_k_aux(k_aux: int | None, num_latents: int) -> int:
@@ -110,29 +127,55 @@ class TopKSAE(SparseDictionary):
         pre = self.pre_activations(self.flatten_input(x), self.dictionary())
         return DictionaryEncodeOutput(z=self.activate(pre), pre_activations=pre)
 
-    def forward(self, x: torch.Tensor, update: bool | None = None) -> DictionaryOutput:
+    def forward(self, x: torch.Tensor, update: bool | None = None) -> TopKOutput:
         """Encode and decode ``x``; ``update`` (default: ``self.training``) counts dead latents.
 
-        ``x_hat`` has the shape of ``x``; ``z`` and ``pre_activations`` are ``[B, M]``.
+        ``x_hat`` has the shape of ``x``; ``z`` and ``pre_activations`` are ``[B, M]``;
+        ``aux_x_hat [B, D]`` is the dead latents' reconstruction of the residual (AuxK).
         """
         dictionary = self.dictionary()
         pre = self.pre_activations(self.flatten_input(x), dictionary)  # [B, M]
-        z = self.activate(pre)
+        z, counts = topk_with_counts(pre, self.k)
+        return self.finish_output(x, z, counts, pre, dictionary, update)
+
+    def finish_output(
+        self,
+        x: torch.Tensor,
+        z: torch.Tensor,
+        counts: torch.Tensor,
+        pre: torch.Tensor,
+        dictionary: torch.Tensor,
+        update: bool | None,
+    ) -> TopKOutput:
+        """Count dead latents (``update``, default ``self.training``), decode ``z`` and build
+        the AuxK reconstruction."""
         if update is None:
             update = self.training
         if update:
-            self.dead_latents.update(z)
+            self.dead_latents.update_counts(counts, z.shape[0])
         x_hat = self.decode_linear(z, dictionary).reshape(x.shape)
-        return DictionaryOutput(x_hat=x_hat, z=z, pre_activations=pre)
+        aux_x_hat = None
+        if self.aux_weight > 0:
+            dead = self.dead_latents.dead()
+            aux_x_hat = auxk_reconstruction(pre, dead, dictionary, self.k_aux)
+        return TopKOutput(
+            x_hat=x_hat, z=z, pre_activations=pre, aux_x_hat=aux_x_hat, active_counts=counts
+        )
 
-    def compute_loss(self, x: torch.Tensor, output: DictionaryOutput) -> LossResult:
+    def compute_loss(self, x: torch.Tensor, output: TopKOutput) -> LossResult:
         """Mean squared error plus ``aux_weight * L_aux``; see the class docstring."""
         x_flat = self.flatten_input(x)
         x_hat = output.x_hat.reshape(x_flat.shape)
-        mse = squared_error(x_flat, x_hat).mean()
+        error = squared_error(x_flat, x_hat)  # [B]
         dead = self.dead_latents.dead()
-        aux = auxk_loss(x_flat - x_hat, output.pre_activations, dead, self.dictionary(), self.k_aux)
-        diagnostics = sparse_diagnostics(x_flat, x_hat, output.z)
-        diagnostics["aux_loss"] = aux.detach()
+        objective = error.mean()
+        l0 = output.active_counts.sum() / x_flat.shape[0]
+        diagnostics = sparse_diagnostics(x_flat, error, l0)
+        if output.aux_x_hat is not None:
+            aux = auxk_error(x_flat - x_hat, output.aux_x_hat, dead)
+            objective = objective + self.aux_weight * aux
+            diagnostics["aux_loss"] = aux.detach()
+        else:
+            diagnostics["aux_loss"] = torch.zeros((), dtype=x_flat.dtype, device=x_flat.device)
         diagnostics["dead_fraction"] = dead.to(x_flat.dtype).mean()
-        return LossResult(objective=mse + self.aux_weight * aux, diagnostics=diagnostics)
+        return LossResult(objective=objective, diagnostics=diagnostics)
