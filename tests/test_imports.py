@@ -62,3 +62,30 @@ def test_every_subpackage_imports_first_in_a_fresh_package() -> None:
     count, failed = _run(code).split(" ", 1)
     assert int(count) >= 15
     assert failed == "[]"
+
+
+def test_the_executable_finishes_threads_atexit_and_output_before_its_quick_exit(
+    tmp_path,
+) -> None:
+    """``cli.run`` ends with ``os._exit``, but only after what a normal exit would do."""
+    code = (
+        "import atexit, sys, time\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from pathlib import Path\n"
+        "import pyautoencoder.cli as cli\n"
+        f"root = Path({str(tmp_path)!r})\n"
+        "def fake_main(argv=None):\n"
+        "    pool = ThreadPoolExecutor(1)  # left running, as a library might\n"
+        "    pool.submit(lambda: (time.sleep(0.3), (root / 'thread').write_text('done')))\n"
+        "    atexit.register(lambda: (root / 'atexit').write_text('done'))\n"
+        "    sys.stdout.write('no newline, not flushed')\n"
+        "    return 3\n"
+        "cli.main = fake_main\n"
+        "cli.run()\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == "no newline, not flushed"
+    assert (tmp_path / "thread").read_text() == "done"
+    assert (tmp_path / "atexit").read_text() == "done"
