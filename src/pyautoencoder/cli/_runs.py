@@ -26,7 +26,7 @@ from torch import nn
 from .. import _schema
 from .._io import atomic_write_json, remove_temp_files
 from ..registry import get_model_entry, list_models
-from ..training import find_checkpoint, load_weights
+from ..training import CheckpointError, find_checkpoint, load_weights
 from . import _builtin
 from . import _defaults as defaults
 from ._defaults import TRAIN_DEFAULTS
@@ -225,15 +225,40 @@ def build_model(spec: RunSpec) -> nn.Module:
         ) from error
 
 
+def _pointer(run_dir: Path) -> bytes | None:
+    try:
+        return (run_dir / "checkpoints" / "latest").read_bytes()
+    except OSError:
+        return None
+
+
+def _load_latest(run_dir: Path, model: nn.Module, attempts: int = 3) -> Path:
+    """Load the latest checkpoint into ``model``; returns its folder.
+
+    Readers take no lock: while a run trains, the checkpoint that ``latest`` named a moment
+    ago may be pruned by the trainer's next save before it is read. When reading fails and the
+    pointer has moved meanwhile, the newer checkpoint is read instead.
+    """
+    for attempt in range(attempts):
+        before = _pointer(run_dir)
+        try:
+            checkpoint = find_checkpoint(run_dir)
+            load_weights(model, checkpoint / "model.safetensors")
+            return checkpoint
+        except CheckpointError:
+            if attempt == attempts - 1 or _pointer(run_dir) == before:
+                raise  # damaged, not a race with the writer
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def load_run(run: str | Path) -> tuple[Path, RunSpec, nn.Module, Path]:
     """``(run_dir, spec, model with the latest weights, checkpoint folder)``."""
     run_dir = Path(run)
     if not run_dir.is_dir():
         raise CLIError(f"run folder not found: {run_dir}")
     spec = RunSpec.load(run_dir)
-    checkpoint = find_checkpoint(run_dir)
     model = build_model(spec)
-    load_weights(model, checkpoint / "model.safetensors")
+    checkpoint = _load_latest(run_dir, model)
     from ._prior import attach_saved_prior
 
     attach_saved_prior(model, run_dir)  # a quantized run's code prior (train-prior), if any
