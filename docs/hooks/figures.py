@@ -39,6 +39,7 @@ FIGURE_EXAMPLES: dict[str, list[str]] = {
     "iwae_bounds.py": ["--data", "digits"],
     "fit_beta_warmup.py": ["--data", "digits", "--epochs", "30", "--warmup-epochs", "10"],
     "vqvae_tokenizer.py": ["--data", "digits", "--epochs", "10"],
+    "quantizer_tokenizer.py": ["--data", "digits", "--epochs", "10", "--prior-epochs", "10"],
     "denoising_ae.py": ["--data", "digits"],
     "plot_reconstructions.py": [],
     "fitted_samplers.py": ["--data", "digits"],

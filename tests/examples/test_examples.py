@@ -7,6 +7,7 @@ the data choice runs when the files are on this machine.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -28,6 +29,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "plot_reconstructions.py": ["--epochs", "2"],
     "iwae_bounds.py": [*DIGITS, "--epochs", "1", "--k", "1", "10", "--eval-size", "200"],
     "vqvae_tokenizer.py": [*DIGITS, "--epochs", "3"],
+    "quantizer_tokenizer.py": [*DIGITS, "--epochs", "2", "--prior-epochs", "2"],
     "denoising_ae.py": [*DIGITS, "--epochs", "3"],
     "beta_vae_shapes.py": ["--epochs", "2"],
     "fit_beta_warmup.py": [*DIGITS, "--epochs", "2", "--warmup-epochs", "1"],
@@ -94,6 +96,15 @@ def check_resume(stdout: str, out: Path) -> None:
     assert (checkpoint / "latest").read_text().strip() == f"step-{int(last):08d}"
 
 
+def check_quantizer_tokenizer(stdout: str, out: Path) -> None:
+    used, perplexity = numbers(r"held-out codes used: ([\d.]+) %, perplexity ([\d.]+)", stdout)
+    assert 0 < used <= 100 and perplexity >= 1
+    bits, uniform = numbers(r"held-out NLL (\S+) bits per token \(uniform: (\S+)\)", stdout)
+    assert bits > 0 and abs(uniform - math.log2(200)) < 1e-3  # fsq:8,5,5 has 200 codes
+    for name in ("quantizer_usage.png", "quantizer_samples.png"):
+        assert (out / name).stat().st_size > 1000
+
+
 def check_samplers(stdout: str, out: Path) -> None:
     (prior,) = numbers(r"prior: MMD\^2 = (\S+)", stdout)
     (mixture,) = numbers(r"gmm:10: MMD\^2 = (\S+)", stdout)
@@ -107,6 +118,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "plot_reconstructions.py": check_reconstructions,
     "iwae_bounds.py": check_iwae,
     "vqvae_tokenizer.py": check_vqvae,
+    "quantizer_tokenizer.py": check_quantizer_tokenizer,
     "denoising_ae.py": check_denoising,
     "beta_vae_shapes.py": check_beta_vae,
     "fit_beta_warmup.py": check_warmup,
