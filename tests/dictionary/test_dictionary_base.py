@@ -149,3 +149,22 @@ def test_bad_sizes_are_named(kwargs: dict[str, object], error: type, message: st
     arguments = {"input_dim": 6, "num_latents": 10, **kwargs}
     with pytest.raises(error, match=message):
         TopKSAE(k=1, **arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_a_hand_built_sae_round_trips_through_save_pretrained(tmp_path: object, tied: bool) -> None:
+    pytest.importorskip("safetensors")
+    from pathlib import Path
+
+    from pyautoencoder.dictionary import BatchTopKSAE
+    from pyautoencoder.nets import from_pretrained, save_pretrained
+
+    model = BatchTopKSAE(6, 10, k=2, tied=tied, threshold_decay=0.5)
+    model(torch.randn(8, 6))  # a training step moves the threshold buffer
+    folder = Path(str(tmp_path)) / "sae"
+    save_pretrained(model, folder)
+    loaded = from_pretrained(folder)
+    assert isinstance(loaded, BatchTopKSAE) and loaded.tied is tied and loaded.k == 2
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(loaded(x).x_hat, model.eval()(x).x_hat, rtol=0, atol=0)
+    assert float(loaded.threshold) == float(model.threshold) > 0

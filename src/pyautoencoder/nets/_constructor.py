@@ -60,8 +60,9 @@ def constructor_config(model: nn.Module) -> dict[str, Any] | None:
     """The JSON config of a hand-built model, or ``None`` when it cannot have one.
 
     ``None`` when the class is not registered, an argument has no JSON form (a custom
-    ``nn.Module``, a prior object, ...) or no argument is a ready-made encoder that tells the
-    input shape (needed to build lazy layers before the weights are loaded).
+    ``nn.Module``, a prior object, ...) or no argument tells the input shape (a ready-made
+    encoder, or the ``input_dim`` of a sparse autoencoder; needed to build lazy layers before
+    the weights are loaded).
     """
     arguments = model.__dict__.get("_constructor_arguments")
     if not arguments:
@@ -69,14 +70,21 @@ def constructor_config(model: nn.Module) -> dict[str, Any] | None:
     list_models()  # every family registered
     names = [name for name, entry in MODELS.items() if entry.cls is type(model)]
     encoder = arguments.get("encoder")
-    if not names or not isinstance(encoder, MLPEncoder | ConvEncoder):
+    input_dim = arguments.get("input_dim")
+    if isinstance(encoder, MLPEncoder | ConvEncoder):
+        input_shape = list(encoder.input_shape)
+    elif isinstance(input_dim, int) and not isinstance(input_dim, bool):
+        input_shape = [input_dim]  # models that own their linear maps (sparse autoencoders)
+    else:
+        return None
+    if not names:
         return None
     try:
         converted = {key: _convert(value) for key, value in arguments.items()}
         json.dumps(converted, allow_nan=False)
     except (_NoConfigError, TypeError, ValueError):
         return None
-    return {"name": names[0], "input_shape": list(encoder.input_shape), "arguments": converted}
+    return {"name": names[0], "input_shape": input_shape, "arguments": converted}
 
 
 def _restore(value: Any) -> Any:
