@@ -57,9 +57,10 @@ class RemoveParallelGradient(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (weight,) = ctx.saved_tensors
-        unit = weight / weight.norm(dim=0, keepdim=True).clamp_min(_NORM_EPS)  # [D, M]
-        parallel = (grad * unit).sum(dim=0, keepdim=True)  # [1, M]
-        return grad - parallel * unit
+        # (G_i . w_i) / ||w_i||^2 per column: the same projection without forming w_i / ||w_i||
+        norm_sq = (weight * weight).sum(dim=0, keepdim=True).clamp_min(_NORM_EPS**2)  # [1, M]
+        parallel = (grad * weight).sum(dim=0, keepdim=True) / norm_sq  # [1, M]
+        return grad - parallel * weight
 
 
 def unit_columns(weight: torch.Tensor) -> torch.Tensor:
