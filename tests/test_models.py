@@ -40,6 +40,7 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "topk_sae": {"k": 2, "dead_after": 12},
     "batch_topk_sae": {"k": 2, "dead_after": 12},
     "factor_vae": {"discriminator_hidden": (8,)},
+    "aae": {"discriminator_hidden": (8,)},
 }
 
 

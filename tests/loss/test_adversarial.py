@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 from torch.nn import functional as F
 
 from pyautoencoder.loss import (
+    adaptive_adversarial_weight,
     density_ratio_tc,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
     logistic_discriminator_loss,
     non_saturating_generator_loss,
     permute_dims,
@@ -95,3 +98,41 @@ def test_density_ratio_tc_at_the_optimal_discriminator_is_the_gaussian_tc() -> N
 def test_bad_inputs_are_refused_with_the_argument_name(call, message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         call()
+
+
+def test_hinge_losses_match_their_formulas() -> None:
+    real = torch.tensor([-0.5, 0.3, 2.0], dtype=torch.float64)
+    fake = torch.tensor([-2.0, 0.1], dtype=torch.float64)
+    expected = (
+        0.5 * (torch.tensor([1.5, 0.7, 0.0]).mean() + torch.tensor([0.0, 1.1]).mean()).double()
+    )
+    torch.testing.assert_close(hinge_discriminator_loss(real, fake), expected)
+    torch.testing.assert_close(hinge_generator_loss(fake), torch.tensor(0.95, dtype=torch.float64))
+
+
+def test_adaptive_weight_is_the_ratio_of_gradient_norms_at_the_last_layer() -> None:
+    torch.manual_seed(0)
+    decoder = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
+    decoder.double()
+    critic = torch.nn.Linear(4, 1).double()
+    x = torch.randn(6, 4, dtype=torch.float64)
+    x_hat = decoder(torch.randn(6, 3, dtype=torch.float64))
+    reconstruction = ((x - x_hat) ** 2).mean()
+    generator = hinge_generator_loss(critic(x_hat).squeeze(-1))
+    last = decoder[2].weight
+    weight = adaptive_adversarial_weight(reconstruction, generator, last)
+    # direct computation: each loss's gradient w.r.t. the last weight, one backward at a time
+    reconstruction.backward(retain_graph=True)
+    rec_norm = last.grad.norm()
+    last.grad = None
+    generator.backward()
+    gan_norm = last.grad.norm()
+    torch.testing.assert_close(weight, rec_norm / (gan_norm + 1e-4))
+    assert not weight.requires_grad
+
+
+def test_adaptive_weight_is_clamped_when_the_adversarial_gradient_vanishes() -> None:
+    last = torch.ones(2, 2, requires_grad=True)
+    reconstruction = (last**2).sum()
+    generator = (last * 0.0).sum()
+    assert adaptive_adversarial_weight(reconstruction, generator, last) == 1e4

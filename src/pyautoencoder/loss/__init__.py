@@ -7,12 +7,16 @@ maximum mean discrepancy (:func:`mmd_unbiased` with :class:`RBFKernel` or
 the DIP-VAE regulariser (:func:`dip_covariance`, :func:`dip_penalty`) and the adversarial
 losses on discriminator logits with FactorVAE's density-ratio TC estimate
 (:func:`logistic_discriminator_loss`, :func:`non_saturating_generator_loss`,
-:func:`permute_dims`, :func:`density_ratio_tc`).
+:func:`permute_dims`, :func:`density_ratio_tc`; VQGAN's hinge losses and
+:func:`adaptive_adversarial_weight`).
 """
 
 from ..distributions._likelihood import LikelihoodType
 from ._adversarial import (
+    adaptive_adversarial_weight,
     density_ratio_tc,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
     logistic_discriminator_loss,
     non_saturating_generator_loss,
     permute_dims,
@@ -32,12 +36,15 @@ __all__ = [
     "LossResult",
     "RBFKernel",
     "TCDecomposition",
+    "adaptive_adversarial_weight",
     "density_ratio_tc",
     "dip_covariance",
     "dip_penalty",
     "dreg_surrogate",
     "effective_sample_size",
     "get_kernel",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
     "importance_log_weights",
     "iwae_bound",
     "kl_divergence_diag_gaussian",

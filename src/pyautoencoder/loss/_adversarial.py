@@ -113,3 +113,60 @@ def density_ratio_tc(logits: torch.Tensor) -> torch.Tensor:
     """
     _check_logits(logits, "logits")
     return logits.mean()
+
+
+def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """``0.5 * (mean relu(1 - real) + mean relu(1 + fake))``: the hinge loss of a critic.
+
+    Lim & Ye (2017), Miyato et al. (2018); used by VQGAN (Esser et al. 2021). The generator's
+    counterpart is ``-mean(fake)`` (:func:`hinge_generator_loss`).
+    """
+    _check_logits(real_logits, "real_logits")
+    _check_logits(fake_logits, "fake_logits")
+    return 0.5 * (F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean())
+
+
+def hinge_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """``-mean(fake)``: the generator loss paired with :func:`hinge_discriminator_loss`."""
+    _check_logits(fake_logits, "fake_logits")
+    return -fake_logits.mean()
+
+
+def adaptive_adversarial_weight(
+    reconstruction_loss: torch.Tensor,
+    generator_loss: torch.Tensor,
+    last_layer: torch.Tensor,
+    *,
+    eps: float = 1e-4,
+    max_weight: float = 1e4,
+) -> torch.Tensor:
+    r"""VQGAN's adaptive weight of the adversarial term (Esser, Rombach & Ommer 2021, eq. 7).
+
+    .. math::
+
+        \lambda = \frac{\lVert \nabla_{G_L} \mathcal{L}_{rec} \rVert_2}
+            {\lVert \nabla_{G_L} \mathcal{L}_{GAN} \rVert_2 + \delta},
+
+    with ``G_L`` the decoder's last layer, clamped to ``[0, max_weight]`` and detached (the
+    weight is a coefficient, not a term to differentiate). The paper writes ``delta = 1e-6``;
+    its public training code uses ``1e-4`` and the clamp at ``1e4``, the defaults here.
+
+    Parameters
+    ----------
+    reconstruction_loss, generator_loss : Tensor
+        0-dim losses whose graphs reach ``last_layer`` (kept: ``retain_graph=True``).
+    last_layer : Tensor
+        The weight of the decoder's last layer (a leaf that requires grad).
+
+    Returns
+    -------
+    Tensor
+        0-dim detached weight.
+    """
+    check_tensor(last_layer, "last_layer")
+    if not last_layer.requires_grad:
+        raise ValueError("last_layer must require grad (the decoder's last weight)")
+    rec_grad = torch.autograd.grad(reconstruction_loss, last_layer, retain_graph=True)[0]
+    gan_grad = torch.autograd.grad(generator_loss, last_layer, retain_graph=True)[0]
+    weight = torch.linalg.vector_norm(rec_grad) / (torch.linalg.vector_norm(gan_grad) + eps)
+    return weight.clamp(0.0, max_weight).detach()

@@ -5,8 +5,11 @@
 * :class:`SparseAE`: L1 and KL-to-``rho`` sparsity penalties on the code (Ng 2011).
 * :class:`ContractiveAE`: Frobenius norm of the encoder Jacobian (Rifai et al. 2011).
 * :class:`RAE`: code and decoder regularisation with an ex-post density (Ghosh et al. 2020).
+* :class:`AAE`: the aggregate posterior matched to a prior by a discriminator (Makhzani et al.
+  2016), trained with two optimizers.
 """
 
+from ._aae import AAE
 from ._ae import AE
 from ._contractive import ContractiveAE, ContractiveAEOutput
 from ._denoising import (
@@ -22,6 +25,7 @@ from ._rae import RAE
 from ._sparse import SparseAE
 
 __all__ = [
+    "AAE",
     "AE",
     "AEDecodeOutput",
     "AEEncodeOutput",

@@ -98,16 +98,9 @@ class FactorVAE(VAE):
         )
         self.tc_weight = float(check_weight(tc_weight, "tc_weight"))
         self.discriminator = LatentDiscriminator(self.latent_dim, discriminator_hidden)
-        # Validated by UpdateStep when the steps are built; checked here to fail early.
-        UpdateStep(
-            "discriminator",
-            tuple(self.discriminator.parameters()),
-            self.discriminator_loss,
-            start_step=discriminator_start_step,
-            lr=discriminator_lr,
-        )
         self.discriminator_lr = discriminator_lr
         self.discriminator_start_step = discriminator_start_step
+        self._discriminator_step()  # validates start step and lr now, not when training starts
 
     def compute_loss(
         self,
@@ -157,16 +150,18 @@ class FactorVAE(VAE):
 
     def training_steps(self) -> tuple[UpdateStep, UpdateStep]:
         """``"vae"`` (every parameter but the discriminator's) then ``"discriminator"``."""
-        critic = tuple(self.discriminator.parameters())
-        owned = {id(p) for p in critic}
-        rest = tuple(p for p in self.parameters() if p.requires_grad and id(p) not in owned)
+        critic = {id(p) for p in self.discriminator.parameters()}
+        rest = tuple(p for p in self.parameters() if p.requires_grad and id(p) not in critic)
         return (
             UpdateStep("vae", rest, self._vae_loss, uses_loss_kwargs=True),
-            UpdateStep(
-                "discriminator",
-                critic,
-                self.discriminator_loss,
-                start_step=self.discriminator_start_step,
-                lr=self.discriminator_lr,
-            ),
+            self._discriminator_step(),
+        )
+
+    def _discriminator_step(self) -> UpdateStep:
+        return UpdateStep(
+            "discriminator",
+            tuple(self.discriminator.parameters()),
+            self.discriminator_loss,
+            start_step=self.discriminator_start_step,
+            lr=self.discriminator_lr,
         )
