@@ -226,5 +226,5 @@ def test_train_prior_then_sample_and_report(tmp_path: Path, capsys: pytest.Captu
     assert (tmp_path / "s.png").stat().st_size > 100
     assert main(["report", run, "--num-samples", "2"]) == 0
     html = (tmp_path / "run" / "report.html").read_text()
-    assert "draws from the code prior" in html
+    assert "draws from the code prior" in html and "bits per code (uniform 3.000)" in html
     assert main(["train-prior", str(tmp_path)]) == 2  # not a run folder

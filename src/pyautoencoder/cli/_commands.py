@@ -22,6 +22,7 @@ from ._defaults import TRAIN_DEFAULTS
 from ._errors import CLIError
 from ._evaluate import held_out_metrics, metric_notes, metric_rows
 from ._options import parse_set
+from ._prior import prior_summary
 from ._progress import EpochLines
 from ._runs import RunSpec, build_model, check_model_name, load_run, split_options, writing
 
@@ -332,6 +333,7 @@ def _write_report(
     for label, value in rows:
         unit = " nats" if label.endswith(" (nats)") else ""
         summary[label.removesuffix(" (nats)")] = f"{value:.3f}{unit}"
+    summary.update(prior_summary(run_dir))
     return write_report(
         run_dir,
         figures,

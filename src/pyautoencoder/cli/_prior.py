@@ -49,6 +49,23 @@ def attach_saved_prior(model: nn.Module, run_dir: Path) -> None:
     model.code_prior = prior.eval()
 
 
+def prior_summary(run_dir: Path) -> dict[str, str]:
+    """The report's line for a run's code prior: its held-out NLL in bits per code."""
+    import json
+
+    config_file = run_dir / PRIOR_DIR / "config.json"
+    if not config_file.is_file():
+        return {}
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        bits = float(config["held_out_bits_per_code"])
+        num_codes = int(config["prior"]["num_codes"])
+    except (ValueError, TypeError, KeyError):
+        return {}
+    uniform = math.log2(num_codes)
+    return {"code prior, held-out NLL": f"{bits:.3f} bits per code (uniform {uniform:.3f})"}
+
+
 def add_parser(commands: Any) -> None:
     """The ``train-prior`` subcommand."""
     parser = commands.add_parser(
