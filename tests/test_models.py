@@ -41,6 +41,7 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "batch_topk_sae": {"k": 2, "dead_after": 12},
     "factor_vae": {"discriminator_hidden": (8,)},
     "aae": {"discriminator_hidden": (8,)},
+    "vae_gan": {"discriminator_hidden": (8,)},
 }
 
 

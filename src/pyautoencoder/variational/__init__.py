@@ -26,6 +26,7 @@ from ._outputs import (
     VAEOutput,
 )
 from ._vae import VAE
+from ._vae_gan import VAEGAN
 
 __all__ = [
     "CVAE",
@@ -33,6 +34,7 @@ __all__ = [
     "FactorVAE",
     "IWAE",
     "VAE",
+    "VAEGAN",
     "WAE",
     "AdaGVAE",
     "AdaGVAEOutput",
