@@ -75,3 +75,21 @@ def test_a_plain_leftover_lock_file_does_not_block(tmp_path: Path) -> None:
     (run / _lock.LOCK_FILE).write_text("999999999 elsewhere\n")  # no process holds it
     with _lock.run_lock(run):
         assert (run / _lock.LOCK_FILE).read_text().split()[0] == str(os.getpid())
+
+
+def test_fit_into_a_folder_in_use_is_refused_before_writing(tmp_path: Path) -> None:
+    import torch
+
+    from pyautoencoder.nets import create_model
+    from pyautoencoder.training import fit
+
+    run = tmp_path / "run"
+    holder = _holder(run)
+    try:
+        model = create_model("vae", (4,), 2, hidden=(8,))
+        with pytest.raises(RunLockedError, match=f"PID {holder.pid}"):
+            fit(model, torch.rand(8, 4), epochs=1, out_dir=run, progress=False, loggers=False)
+        assert sorted(p.name for p in run.iterdir()) == [_lock.LOCK_FILE]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
