@@ -2,19 +2,13 @@
 
 :func:`user_error` maps every user-facing failure to ``(exit code, line)``:
 
-====================================  =====  ==============================================
-error                                 exit   typical cause
-====================================  =====  ==============================================
-``CLIError``                          2      bad option value, unknown name, unusable data
-``CheckpointError``                   2      corrupted / incompatible / unsafe checkpoint,
-(incl. ``RunLockedError``)                   malformed trainer state, run folder in use
-``PretrainedError``                   2      malformed or non-finite pretrained folder
-``DataFormatError``                   2      malformed IDX / data file
-``FabricOptionsError``                2      Fabric refused ``--accelerator`` ... options
-``OSError``                           2      read-only folder, a file in the way, disk full
-``ImportError`` naming ``pip install``  2    a missing optional extra
-``NonFiniteLossError``                1      the run diverged (documented: exit code 1)
-====================================  =====  ==============================================
+* exit 2: ``CLIError`` (bad option value, unknown name, unusable data); ``CheckpointError``,
+  including ``RunLockedError`` (corrupted / incompatible / unsafe checkpoint, malformed trainer
+  state, run folder in use); ``PretrainedError``; ``DataFormatError`` (malformed IDX files);
+  ``FabricOptionsError`` (Fabric refused ``--accelerator`` ... ``--precision``); ``OSError``
+  with an errno (read-only folder, a file in the way, disk full: the path, the system's words
+  and the fix); an ``ImportError`` naming ``pip install`` (a missing optional extra);
+* exit 1: ``NonFiniteLossError`` (the run diverged; documented).
 
 Anything else is a bug and keeps its traceback. Error classes are looked up in the modules
 already imported (an error of a module that was never imported cannot have been raised), so
