@@ -9,6 +9,10 @@ losses on discriminator logits with FactorVAE's density-ratio TC estimate
 (:func:`logistic_discriminator_loss`, :func:`non_saturating_generator_loss`,
 :func:`permute_dims`, :func:`density_ratio_tc`; VQGAN's hinge losses and
 :func:`adaptive_adversarial_weight`).
+
+Image reconstruction losses: multi-scale SSIM (:func:`ms_ssim`, :class:`MSSSIM`), log-cosh
+(:func:`log_cosh`, :class:`LogCosh`) and a perceptual distance over a feature network the user
+supplies (:class:`Perceptual`, :func:`normalized_feature_distance`).
 """
 
 from ..distributions._likelihood import LikelihoodType
@@ -24,8 +28,11 @@ from ._adversarial import (
 from ._dip import dip_covariance, dip_penalty
 from ._iwae_bound import dreg_surrogate, effective_sample_size, importance_log_weights, iwae_bound
 from ._kl import kl_divergence_diag_gaussian
+from ._log_cosh import LogCosh, log_cosh
 from ._log_likelihood import log_likelihood
 from ._mmd import InverseMultiquadricKernel, Kernel, RBFKernel, get_kernel, mmd_unbiased
+from ._ms_ssim import MS_SSIM_WEIGHTS, MSSSIM, minimum_image_size, ms_ssim
+from ._perceptual import Perceptual, normalized_feature_distance
 from ._result import LossResult
 from ._tc import TCDecomposition, log_importance_weights, tc_decomposition
 
@@ -33,7 +40,11 @@ __all__ = [
     "InverseMultiquadricKernel",
     "Kernel",
     "LikelihoodType",
+    "LogCosh",
     "LossResult",
+    "MSSSIM",
+    "MS_SSIM_WEIGHTS",
+    "Perceptual",
     "RBFKernel",
     "TCDecomposition",
     "adaptive_adversarial_weight",
@@ -49,10 +60,14 @@ __all__ = [
     "iwae_bound",
     "kl_divergence_diag_gaussian",
     "log_importance_weights",
+    "log_cosh",
     "log_likelihood",
     "logistic_discriminator_loss",
+    "minimum_image_size",
     "mmd_unbiased",
+    "ms_ssim",
     "non_saturating_generator_loss",
+    "normalized_feature_distance",
     "permute_dims",
     "tc_decomposition",
 ]
