@@ -62,3 +62,29 @@ def test_constructor_arguments_are_those_of_the_outermost_class() -> None:
     model = IWAE(*_nets(), 3, num_samples=4)
     arguments = model.__dict__["_constructor_arguments"]
     assert arguments["num_samples"] == 4 and "objective" not in arguments
+
+
+def test_prior_and_likelihood_objects_are_saved_by_config(tmp_path: Path) -> None:
+    from pyautoencoder.distributions import GaussianLikelihood, MixtureOfGaussiansPrior
+
+    torch.manual_seed(0)
+    model = VAE(
+        *_nets(),
+        3,
+        prior=MixtureOfGaussiansPrior(3, num_components=4),
+        likelihood=GaussianLikelihood("per_feature", feature_shape=(10,), init_scale=0.5),
+    )
+    x = torch.rand(4, 10)
+    model.build(x)
+    save_pretrained(model, tmp_path)
+    arguments = json.loads((tmp_path / "config.json").read_text())["constructor"]["arguments"]
+    assert arguments["prior"] == {"name": "mixture_of_gaussians", "num_components": 4}
+    assert arguments["likelihood"]["scale"] == "per_feature"
+    loaded = from_pretrained(tmp_path)
+    assert loaded.latent_prior.num_components == 4
+    torch.testing.assert_close(loaded.likelihood.log_scale, model.likelihood.log_scale)
+    model.eval()
+    torch.manual_seed(1)
+    expected = model.compute_loss(x, model(x)).objective
+    torch.manual_seed(1)
+    torch.testing.assert_close(loaded.compute_loss(x, loaded(x)).objective, expected)

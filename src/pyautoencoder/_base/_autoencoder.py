@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import nn
 
+from .._arguments import recording_arguments
 from .._validation import enter_scope, exit_scope
 from ._model_output import ModelOutput
 
@@ -72,7 +72,7 @@ class BaseAutoencoder(nn.Module, ABC):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if callable(init) and not getattr(init, "_records_arguments", False):
-            cls.__init__ = _recording_arguments(init)  # type: ignore[method-assign]
+            cls.__init__ = recording_arguments(init)  # type: ignore[method-assign]
         for name in cls._SCOPED_METHODS:
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "_value_check_scoped", False):
@@ -164,34 +164,3 @@ def _in_value_check_scope(method: Callable[..., Any]) -> Callable[..., Any]:
 
     scoped._value_check_scoped = True  # type: ignore[attr-defined]
     return scoped
-
-
-def _recording_arguments(init: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a model's ``__init__`` so that the model keeps its constructor arguments.
-
-    After construction ``model.__dict__["_constructor_arguments"]`` holds the arguments of the
-    outermost ``__init__`` (the most derived class's: it returns last), by name. A plain
-    attribute, not state: :func:`~pyautoencoder.pretrained.save_pretrained` writes them as the
-    model's config when every one of them can be written as JSON.
-    """
-    signature = inspect.signature(init)
-
-    @functools.wraps(init)
-    def wrapper(self: nn.Module, *args: Any, **kwargs: Any) -> None:
-        init(self, *args, **kwargs)
-        try:
-            bound = signature.bind(self, *args, **kwargs)
-        except TypeError:  # pragma: no cover - init accepted them, so binding does too
-            return
-        arguments = dict(bound.arguments)
-        arguments.pop(next(iter(signature.parameters)))  # self
-        for name, parameter in signature.parameters.items():
-            if parameter.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
-                arguments.update(arguments.pop(name))
-            elif parameter.kind is inspect.Parameter.VAR_POSITIONAL and name in arguments:
-                arguments = {}  # positional varargs have no names: no config
-                break
-        self.__dict__["_constructor_arguments"] = arguments
-
-    wrapper._records_arguments = True  # type: ignore[attr-defined]
-    return wrapper

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._arguments import recording_arguments
 from .._registry import Registry
 from .._validation import (
     check_all_finite,
@@ -29,6 +30,7 @@ from .._validation import (
     check_in_closed_interval,
     vouch_finite,
 )
+from ._config import _registered_config
 
 
 class LikelihoodType(Enum):
@@ -71,6 +73,20 @@ class Likelihood(nn.Module):
 
     #: The registry name of the likelihood (set by :func:`register_likelihood`).
     name: str = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if callable(init) and not getattr(init, "_records_arguments", False):
+            cls.__init__ = recording_arguments(init)  # type: ignore[method-assign]
+
+    def config(self) -> dict[str, object]:
+        """``{"name": registered name, **constructor options}`` (JSON values).
+
+        :func:`get_likelihood` rebuilds the likelihood (untrained) from it.
+        ``NotImplementedError`` for an unregistered class or options that are not JSON values.
+        """
+        return _registered_config(self, LIKELIHOODS.entries.get(self.name))
 
     def propagates_non_finite(self) -> bool:
         """Whether ``log_prob(x, x_hat)`` is non-finite wherever ``x`` or ``x_hat`` is.
@@ -184,6 +200,12 @@ def get_likelihood(likelihood: object) -> Likelihood:
     """
     if isinstance(likelihood, Likelihood):
         return likelihood
+    if isinstance(likelihood, dict):  # a config from Likelihood.config()
+        options = dict(likelihood)
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise ValueError(f"a likelihood config needs a 'name' string, got {likelihood!r}")
+        return LIKELIHOODS.get(name)(**options)
     if isinstance(likelihood, LikelihoodType):
         return _REGISTRY[likelihood.value]()
     if isinstance(likelihood, str):

@@ -23,8 +23,10 @@ import torch
 from torch import distributions as D
 from torch import nn
 
+from .._arguments import recording_arguments
 from .._registry import Registry
 from .._validation import check_positive_int, value_checks_enabled
+from ._config import _registered_config
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -42,9 +44,23 @@ class Prior(nn.Module, ABC):
     #: The registry name (set by :func:`register_prior`).
     name: str = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if callable(init) and not getattr(init, "_records_arguments", False):
+            cls.__init__ = recording_arguments(init)  # type: ignore[method-assign]
+
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+
+    def config(self) -> dict[str, Any]:
+        """``{"name": registered name, **constructor options}`` (JSON; ``latent_dim`` left out).
+
+        :func:`get_prior` rebuilds the prior (untrained) from it. ``NotImplementedError`` for a
+        prior class that is not registered or whose options are not JSON values.
+        """
+        return _registered_config(self, PRIORS.entries.get(self.name), drop=("latent_dim",))
 
     @abstractmethod
     def distribution(self) -> D.Distribution:
@@ -126,7 +142,7 @@ def available_priors() -> list[str]:
 
 
 def get_prior(prior: object, latent_dim: int) -> Prior:
-    """Resolve ``None`` (standard normal), a registered name or a :class:`Prior` object.
+    """Resolve ``None`` (standard normal), a name, a config dict or a :class:`Prior` object.
 
     Raises
     ------
@@ -143,6 +159,12 @@ def get_prior(prior: object, latent_dim: int) -> Prior:
             hint = PRIORS.did_you_mean(key, inline=True)
             raise ValueError(f"Unknown prior {prior!r}: expected one of {available_priors()}{hint}")
         return _PRIORS[key](latent_dim)
+    if isinstance(prior, dict):  # a config from Prior.config()
+        options = dict(prior)
+        name = options.pop("name", None)
+        if not isinstance(name, str):
+            raise ValueError(f"a prior config needs a 'name' string, got {prior!r}")
+        return PRIORS.get(name)(latent_dim, **options)
     if isinstance(prior, Prior):
         if prior.latent_dim != latent_dim:
             raise ValueError(

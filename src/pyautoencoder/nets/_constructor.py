@@ -20,7 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..distributions._likelihood import Likelihood
 from ..distributions._posteriors import Posterior
+from ..distributions._priors import Prior
 from ..objectives._base import Objective
 from ..registry import MODELS, list_models
 from ._common import ConfigMixin
@@ -40,7 +42,7 @@ class _NoConfigError(Exception):
 def _convert(value: Any) -> Any:
     if isinstance(value, ConfigMixin) and type(value).__name__ in NETWORKS:
         return {"net": type(value).__name__, "config": value.config}
-    if isinstance(value, Objective | Posterior):  # they write their own config
+    if isinstance(value, Objective | Posterior | Prior | Likelihood):  # own config
         try:
             return value.config()
         except NotImplementedError as error:
