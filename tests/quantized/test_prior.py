@@ -80,3 +80,17 @@ def test_bad_arguments() -> None:
         prior(torch.zeros(4, 3, dtype=torch.long))
     with pytest.raises(TypeError, match="integer tensor"):
         prior(torch.zeros(4, 2))
+
+
+def test_an_attached_prior_stays_out_of_the_autoencoders_state() -> None:
+    torch.manual_seed(0)
+    model = VQVAE(nn.Linear(3, 2), nn.Linear(2, 3), num_codes=4, code_dim=2)
+    keys = set(model.state_dict())
+    model.code_prior = CodePrior(4, (), dim=8, depth=1, heads=2)
+    assert set(model.state_dict()) == keys  # checkpoints/save_pretrained: the VQ-VAE alone
+    assert model.code_prior is not None and "code_prior" not in dict(model.named_modules())
+    fresh = VQVAE(nn.Linear(3, 2), nn.Linear(2, 3), num_codes=4, code_dim=2)
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    assert model.sample(2).shape == (2, 3)
+    with pytest.raises(TypeError, match="code_prior must be a pyautoencoder"):
+        model.code_prior = nn.Linear(2, 2)  # type: ignore[assignment]

@@ -176,10 +176,15 @@ class CodePrior(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         device = self.head.weight.device
         sequence = torch.full((num_samples, 1), self.num_codes, device=device, dtype=torch.long)
-        for _ in range(self.sequence_length):
-            logits = self._logits(sequence)[:, -1] / temperature  # [N, K]
-            drawn = torch.multinomial(torch.softmax(logits.float(), dim=-1), 1)  # [N, 1]
-            sequence = torch.cat([sequence, drawn], dim=1)
+        was_training = self.training
+        self.eval()  # no dropout while sampling
+        try:
+            for _ in range(self.sequence_length):
+                logits = self._logits(sequence)[:, -1] / temperature  # [N, K]
+                drawn = torch.multinomial(torch.softmax(logits.float(), dim=-1), 1)  # [N, 1]
+                sequence = torch.cat([sequence, drawn], dim=1)
+        finally:
+            self.train(was_training)
         return sequence[:, 1:].reshape(num_samples, *self.index_shape)
 
 

@@ -3,7 +3,7 @@ r"""VQ-VAE: an autoencoder with a discrete, vector-quantised latent (van den Oor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -168,7 +168,32 @@ class VQVAE(BaseAutoencoder):
         }
         self.quantizer: Quantizer = self._make_quantizer(quantizer, num_codes, code_dim, options)
         self.likelihood = get_likelihood(likelihood)
-        self.code_prior: CodePrior | None = None
+        self.code_prior = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "code_prior":  # the property's setter, not nn.Module's registration
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
+
+    @property
+    def code_prior(self) -> CodePrior | None:
+        """The prior over code indices that :meth:`sample` draws from (``None``: none yet).
+
+        Not a submodule: the VQ-VAE's ``state_dict``, checkpoints and ``save_pretrained``
+        stay those of the autoencoder (the CLI saves the prior beside the run, in
+        ``RUN/prior/``), and :meth:`sample` moves the prior to the decoder's device.
+        """
+        return self.__dict__.get("_code_prior")
+
+    @code_prior.setter
+    def code_prior(self, prior: CodePrior | None) -> None:
+        if prior is not None and not isinstance(prior, CodePrior):
+            raise TypeError(
+                "code_prior must be a pyautoencoder.quantized.CodePrior or None, got "
+                f"{type(prior).__name__}"
+            )
+        self.__dict__["_code_prior"] = prior  # kept outside the module tree
 
     @staticmethod
     def _make_quantizer(
@@ -281,8 +306,10 @@ class VQVAE(BaseAutoencoder):
                 f"{type(self).__name__} has no prior over its discrete codes yet: train one "
                 "with 'pyautoencoder train-prior RUN' or quantized.train_code_prior(model, x)"
             )
+        device = next((p.device for p in self.decoder.parameters()), None)
+        prior = self.code_prior if device is None else self.code_prior.to(device)
         with torch.no_grad():
-            indices = self.code_prior.sample(num_samples, temperature=temperature)
+            indices = prior.sample(num_samples, temperature=temperature)
             return self._decode(indices).x_hat
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
