@@ -83,3 +83,16 @@ def test_mmd_errors() -> None:
         RBFKernel(scales=(0.0,))
     with pytest.raises(ValueError, match="Unknown kernel"):
         get_kernel("laplacian")
+
+
+def test_kernel_without_gradients_matches_the_explicit_differences() -> None:
+    """Without autograd the kernel uses cdist (O(N M) memory); same values in float64."""
+    from pyautoencoder.loss._mmd import RBFKernel
+
+    x = torch.randn(7, 5, dtype=torch.float64)
+    y = torch.randn(4, 5, dtype=torch.float64)
+    kernel = RBFKernel(scales=(0.5, 2.0))
+    with torch.no_grad():
+        fast = kernel(x, y)
+    explicit = kernel(x.requires_grad_(), y)
+    torch.testing.assert_close(fast, explicit.detach(), rtol=1e-10, atol=1e-12)

@@ -46,8 +46,11 @@ class Kernel(ABC):
         """The kernel value for squared distances and one bandwidth ``c``."""
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        # Explicit differences, not cdist: cdist's gradient is NaN at zero distance.
-        sq_dist = (x.unsqueeze(1) - y.unsqueeze(0)).square().sum(dim=-1)  # [N, M]
+        if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+            # Explicit differences, not cdist: cdist's gradient is NaN at zero distance.
+            sq_dist = (x.unsqueeze(1) - y.unsqueeze(0)).square().sum(dim=-1)  # [N, M]
+        else:  # no gradient: cdist needs O(N M) memory, not O(N M D) (images, many samples)
+            sq_dist = torch.cdist(x, y).square()  # [N, M]
         base = 2.0 * x.shape[-1] * self.prior_variance
         return sum(
             (self._from_sq_dist(sq_dist, base * s) for s in self.scales[1:]),
