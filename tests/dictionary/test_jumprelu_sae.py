@@ -135,6 +135,7 @@ def test_bad_options_are_named(kwargs: dict[str, object], message: str) -> None:
         JumpReLUSAE(4, 6, **kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # AOTAutograd traces forward and backward (~3-10 s)
 def test_training_step_compiles_with_fullgraph_including_backward() -> None:
     model = JumpReLUSAE(4, 6, bandwidth=0.5)
     x = torch.randn(8, 4)
