@@ -112,9 +112,9 @@ class JumpReLUSAE(SparseDictionary):
     with straight-through estimators whose pseudo-derivatives use a kernel density estimate of
     bandwidth ``eps`` (Rajamanoharan et al. 2024b, *Jumping Ahead: Improving Reconstruction
     Fidelity with JumpReLU Sparse Autoencoders*, eqs. 11-12; :class:`JumpReLUFunction`,
-    :class:`StepFunction`, rectangle kernel). Differences from the paper: the pre-encoder bias
-    ``b_dec`` and unit-norm dictionary columns of :class:`SparseDictionary` (the paper
-    instead keeps the L0 penalty un-weighted by decoder norms, which is the same here).
+    :class:`StepFunction`, rectangle kernel). As every model of this package it subtracts the
+    pre-encoder bias ``b_dec`` before the encoder (the paper's encoder reads ``x`` itself) and
+    keeps the dictionary columns at unit norm (:class:`SparseDictionary`).
 
     Diagnostics (detached 0-dim): ``mse``, ``fvu``, ``l0``, ``l0_penalty`` (the STE L0),
     ``mean_threshold``.
