@@ -42,6 +42,7 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "factor_vae": {"discriminator_hidden": (8,)},
     "aae": {"discriminator_hidden": (8,)},
     "vae_gan": {"discriminator_hidden": (8,)},
+    "vqgan": {"discriminator_hidden": (8,)},
 }
 
 

@@ -12,7 +12,7 @@ from pyautoencoder.cli import main
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["factor_vae", "aae", "vae_gan"])
+@pytest.mark.parametrize("model", ["factor_vae", "aae", "vae_gan", "vqgan"])
 def test_adversarial_models_train_on_shapes(model: str, tmp_path: Path) -> None:
     args = ["--out", str(tmp_path), "--name", model, "--batch-size", "512", "--no-report", *FAST]
     assert main(["train", "--model", model, "--data", "shapes", "--epochs", "1", *args]) == 0

@@ -7,6 +7,7 @@ Lives below the model families so that :class:`~pyautoencoder.variational.Factor
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -53,3 +54,27 @@ class LatentDiscriminator(nn.Module):
                 f"z must have shape [B, D_z] with D_z = {self.latent_dim}, got {tuple(z.shape)}"
             )
         return self.net(z).squeeze(-1)
+
+
+class FeatureDiscriminator(nn.Module):
+    """MLP on flattened inputs: ``x [B, ...] -> (logits [B], features [B, F])``.
+
+    The default discriminator of VAE-GAN and VQGAN. ``features`` is the last hidden layer
+    (LeakyReLU 0.2), VAE-GAN's ``Dis_l``; the first
+    layer is lazy, so the input size comes from the first batch.
+    """
+
+    def __init__(self, hidden: Sequence[int]) -> None:
+        super().__init__()
+        widths = [check_positive_int(w, "discriminator_hidden") for w in hidden]
+        if not widths:
+            raise ValueError("discriminator_hidden must name at least one width, got ()")
+        layers: list[nn.Module] = [nn.Flatten(), nn.LazyLinear(widths[0]), nn.LeakyReLU(0.2)]
+        for previous, width in itertools.pairwise(widths):
+            layers += [nn.Linear(previous, width), nn.LeakyReLU(0.2)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(widths[-1], 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.features(x)  # [B, F]
+        return self.head(features).squeeze(-1), features

@@ -9,7 +9,8 @@ layer (EMA codebook, dead-code resets, k-means initialisation, rotation trick, .
 alternatives; :class:`ResidualQuantizer` and :class:`GroupedQuantizer` compose any of them.
 :class:`VQVAE` wraps an encoder, a quantizer and a decoder as a
 :class:`~pyautoencoder._base.BaseAutoencoder`; a :class:`CodePrior` fitted to its indices
-(:func:`train_code_prior`) lets it generate (``VQVAE.sample``).
+(:func:`train_code_prior`) lets it generate (``VQVAE.sample``). :class:`VQGAN` trains the
+same model with VQGAN's adversarial objective (two optimizers).
 """
 
 from ._composite import GroupedQuantizer, ResidualQuantizer
@@ -20,6 +21,7 @@ from ._prior import CodePrior, CodePriorOutput, model_indices, train_code_prior
 from ._protocol import Quantizer, QuantizerOutput
 from ._specs import available_quantizers, quantizer_from_spec
 from ._vector_quantizer import VectorQuantizer, VectorQuantizerOutput
+from ._vqgan import VQGAN
 from ._vqvae import VQVAE, VQVAEDecodeOutput, VQVAEEncodeOutput, VQVAEOutput
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "CodePrior",
     "CodePriorOutput",
     "LFQ",
+    "VQGAN",
     "VQVAE",
     "GroupedQuantizer",
     "GumbelQuantizer",

@@ -3,15 +3,15 @@ measured in a discriminator's feature space."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._base._discriminator import FeatureDiscriminator
 from .._base._steps import UpdateStep
-from .._validation import check_positive_int, check_weight
+from .._validation import check_weight
 from ..distributions._kl import KLEstimator
 from ..distributions._likelihood import Likelihood, LikelihoodType
 from ..distributions._priors import Prior
@@ -20,29 +20,6 @@ from ..loss._result import LossResult
 from ..registry import register_model
 from ._outputs import VAEOutput
 from ._vae import VAE
-
-
-class _FeatureDiscriminator(nn.Module):
-    """MLP on flattened inputs: ``x [B, ...] -> (logits [B], features [B, F])``.
-
-    ``features`` is the last hidden layer (LeakyReLU 0.2), the paper's ``Dis_l``; the first
-    layer is lazy, so the input size comes from the first batch.
-    """
-
-    def __init__(self, hidden: Sequence[int]) -> None:
-        super().__init__()
-        widths = [check_positive_int(w, "discriminator_hidden") for w in hidden]
-        if not widths:
-            raise ValueError("discriminator_hidden must name at least one width, got ()")
-        layers: list[nn.Module] = [nn.Flatten(), nn.LazyLinear(widths[0]), nn.LeakyReLU(0.2)]
-        for previous, width in itertools.pairwise(widths):
-            layers += [nn.Linear(previous, width), nn.LeakyReLU(0.2)]
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(widths[-1], 1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.features(x)  # [B, F]
-        return self.head(features).squeeze(-1), features
 
 
 @register_model("vae_gan", latent="features")
@@ -118,7 +95,7 @@ class VAEGAN(VAE):
             kl_estimator=kl_estimator,
         )
         self.similarity_weight = float(check_weight(similarity_weight, "similarity_weight"))
-        self.discriminator = _FeatureDiscriminator(discriminator_hidden)
+        self.discriminator = FeatureDiscriminator(discriminator_hidden)
         self.discriminator_lr = discriminator_lr
         self.discriminator_start_step = discriminator_start_step
         self._discriminator_step()  # validates start step and lr now, not when training starts
