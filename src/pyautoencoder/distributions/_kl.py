@@ -222,8 +222,25 @@ def posterior_kl_per_dim(
             f"{type(prior).__name__}); use kl_estimator='auto' or 'monte_carlo', or register "
             "one with register_kl"
         )
+    return monte_carlo_kl_per_dim(posterior, prior, encoded)
+
+
+def monte_carlo_kl_per_dim(
+    posterior: Posterior, prior: Prior, encoded: EncodedPosterior
+) -> torch.Tensor:
+    """``mean_s [log q(z_s | x) - log p(z_s)]`` at ``encoded.z``, as ``[B, 1]``."""
     log_ratio = posterior.log_prob(encoded) - prior.log_prob(encoded.z)  # [B, S]
     return log_ratio.mean(dim=1, keepdim=True)  # [B, 1]
+
+
+def resolve_kl(posterior: Posterior, prior: Prior, estimator: KLEstimator) -> PairKLFunction | None:
+    """The closed form :func:`posterior_kl_per_dim` would use for this pair, once.
+
+    ``None`` means the Monte Carlo estimate (``"monte_carlo"``, or ``"auto"`` without a
+    registered pair). A model resolves its ``kl_estimator`` with this at construction, so its
+    training step does not compare strings or look up the registry.
+    """
+    return None if estimator == "monte_carlo" else _lookup(type(posterior), type(prior))
 
 
 @register_kl(StandardNormalPrior)

@@ -15,7 +15,13 @@ from .._validation import (
     check_positive_int,
     check_weight,
 )
-from ..distributions._kl import KLEstimator, has_closed_form_kl, posterior_kl_per_dim
+from ..distributions._kl import (
+    KLEstimator,
+    has_closed_form_kl,
+    monte_carlo_kl_per_dim,
+    posterior_kl_per_dim,
+    resolve_kl,
+)
 from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
 from ..distributions._posteriors import Posterior, get_posterior
 from ..distributions._priors import Prior, get_prior
@@ -167,6 +173,13 @@ class VAE(BaseAutoencoder):
                 "use 'auto' or 'monte_carlo'"
             )
         self.kl_estimator: KLEstimator = kl_estimator
+        # Resolved once (a module-level function, not a closure: copies call it with their own
+        # posterior and prior); the types guard against a prior or posterior swapped later.
+        self._kl_pair = (
+            type(self.latent_posterior),
+            type(self.latent_prior),
+            resolve_kl(self.latent_posterior, self.latent_prior, kl_estimator),
+        )
 
     @property
     def free_bits(self) -> float | None:
@@ -213,9 +226,13 @@ class VAE(BaseAutoencoder):
         The closed form registered for the (posterior, prior) pair, or the Monte Carlo
         estimate at ``output.z`` (:func:`~pyautoencoder.distributions.posterior_kl_per_dim`).
         """
-        return posterior_kl_per_dim(
-            self.latent_posterior, self.latent_prior, output, self.kl_estimator
-        )
+        posterior, prior = self.latent_posterior, self.latent_prior
+        posterior_type, prior_type, closed_form = self._kl_pair
+        if type(posterior) is not posterior_type or type(prior) is not prior_type:
+            return posterior_kl_per_dim(posterior, prior, output, self.kl_estimator)
+        if closed_form is not None:
+            return closed_form(posterior, prior, output)
+        return monte_carlo_kl_per_dim(posterior, prior, output)
 
     def posterior_log_prob(self, output: VAEOutput, detach_params: bool = False) -> torch.Tensor:
         """``log q(z_s | x)`` ``[B, S]`` at ``output.z``, with a flow's log-determinants.
