@@ -1,4 +1,4 @@
-"""Closed-form KL divergence between diagonal Gaussians (C-LOSS-5), used by loss and VAEs."""
+"""Closed-form KL divergence between diagonal Gaussians, used by loss and VAEs."""
 
 from __future__ import annotations
 

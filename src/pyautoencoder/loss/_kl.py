@@ -1,4 +1,4 @@
-"""Closed-form KL divergence between diagonal Gaussians (C-LOSS-5).
+"""Closed-form KL divergence between diagonal Gaussians.
 
 The implementation lives in :mod:`pyautoencoder.distributions` (a lower layer: ``loss``
 imports ``distributions``, never the reverse); this module keeps the 2.x import path.
