@@ -271,3 +271,22 @@ def test_import_without_lightning_names_the_extra(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "lightning", None)
     with pytest.raises(ImportError, match=r'pip install "pyautoencoder\[lightning\]"'):
         importlib.import_module("pyautoencoder.lightning")
+
+
+def test_the_model_post_step_hook_runs_after_every_optimizer_step(tmp_path: Path) -> None:
+    """A sparse autoencoder's dictionary columns are back at unit norm after Lightning steps."""
+    from pyautoencoder.dictionary import TopKSAE
+
+    calls: list[int] = []
+
+    class Counting(TopKSAE):
+        def after_optimizer_step(self) -> None:
+            calls.append(1)
+            super().after_optimizer_step()
+
+    torch.manual_seed(0)
+    model = Counting(6, 10, k=2)
+    x = torch.randn(16, 6)
+    _trainer(tmp_path, max_steps=3).fit(AutoencoderModule(model), _loader(x))
+    assert len(calls) == 3
+    torch.testing.assert_close(model.W_dec.detach().norm(dim=0), torch.ones(10))
