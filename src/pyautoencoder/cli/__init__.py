@@ -313,7 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", help="registered model: " + _MODELS_MARK + " ('-' or '_' both work)"
     )
     train.add_argument(
-        "--data", help="digits | mnist:<dir> | shapes | shards:<glob> | <file.npy|.pt>"
+        "--data",
+        help=(
+            "digits | mnist:<dir> | shapes | shards:<glob> | folder:<dir>[:<size>] | <file.npy|.pt>"
+        ),
     )
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     train.add_argument(

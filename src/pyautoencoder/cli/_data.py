@@ -1,8 +1,10 @@
-"""``--data`` specs: ``digits``, ``mnist:<dir>``, ``shapes``, ``shards:<glob>``, or a ``.npy`` /
-``.pt`` file."""
+"""``--data`` specs: ``digits``, ``mnist:<dir>``, ``shapes``, ``shards:<glob>``,
+``folder:<dir>[:<size>]`` (PNG/JPEG images), or a ``.npy`` / ``.pt`` file."""
 
 from __future__ import annotations
 
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,17 @@ import torch
 from . import _builtin
 from ._errors import CLIError, unknown_name
 
-DATA_NAMES = ("digits", "mnist:<dir>", "shapes", "shards:<glob>", "<file.npy>", "<file.pt>")
+DATA_NAMES = (
+    "digits",
+    "mnist:<dir>",
+    "shapes",
+    "shards:<glob>",
+    "folder:<dir>[:<size>]",
+    "<file.npy>",
+    "<file.pt>",
+)
+#: Side of the images ``folder:<dir>`` reads when the spec names no size.
+DEFAULT_FOLDER_IMAGE_SIZE = 64
 
 #: Held-out examples of ``shards:<glob>`` data: a fifth of the examples, at most this many.
 MAX_SHARD_HOLDOUT = 10_000
@@ -152,6 +164,46 @@ def _load_shards(pattern: str) -> DataSplit:
     )
 
 
+def _load_folder(argument: str) -> DataSplit:
+    """``folder:<dir>[:<size>]``: every image decoded at ``size`` (64), every fifth held out.
+
+    Labels come from first-level subfolders when every image lies in one; unreadable files
+    are skipped with one line on stderr.
+    """
+    directory, _, size_text = argument.rpartition(":")
+    if not directory or not size_text.isdigit():
+        directory, size_text = argument, str(DEFAULT_FOLDER_IMAGE_SIZE)
+    if not directory:
+        raise CLIError("folder: needs a directory of images, e.g. --data folder:photos:64")
+    from ..data import image_folder
+
+    folder = Path(directory).expanduser()
+    has_loose = folder.is_dir() and any(
+        path.is_file() and path.suffix.lower() in (".png", ".jpg", ".jpeg")
+        for path in folder.iterdir()
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = image_folder(folder, int(size_text), labels=not has_loose)
+    except ImportError as error:
+        raise CLIError(str(error)) from error
+    except (FileNotFoundError, ValueError) as error:
+        raise CLIError(str(error)) from error
+    if dataset.skipped:
+        path, reason = dataset.skipped[0]
+        print(
+            f"note: skipped {len(dataset.skipped)} unreadable image file(s) in {folder} "
+            f"(first: {path}: {reason})",
+            file=sys.stderr,
+        )
+    try:
+        x, y = dataset.to_tensors()
+    except OSError as error:
+        raise CLIError(str(error).splitlines()[0]) from error
+    return _holdout(f"folder:{folder}", x, y)
+
+
 def data_source() -> str:
     """``"package"`` when ``pyautoencoder.data`` is installed, else ``"builtin"``."""
     return "package" if _builtin.has_package("data") else "builtin"
@@ -195,6 +247,8 @@ def load_data(spec: str, source: str | None = None) -> DataSplit:
         from ..data import shapes
 
         return _from_split("shapes", shapes())
+    if spec.startswith("folder:"):
+        return _load_folder(spec.split(":", 1)[1])
     if spec.startswith("shards:"):
         return _load_shards(spec.split(":", 1)[1])
     if spec.endswith((".npy", ".pt", ".pth")):
