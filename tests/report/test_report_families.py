@@ -181,7 +181,9 @@ def test_every_model_declares_capabilities_it_has() -> None:
         assert declared <= known
         model = _model(name).eval()
         if "posterior" in declared and "conditional" not in declared:
-            assert model.posterior(x).mean.shape == (6, 2)  # type: ignore[operator]
+            # event [D_z]: all groups of a hierarchical VAE (2 groups of 2 here)
+            total = model.latent_dim  # type: ignore[attr-defined]
+            assert model.posterior(x).mean.shape == (6, total)  # type: ignore[operator]
         if "code" in declared:
             assert model.encode(x).z.shape == (6, 2)  # type: ignore[operator]
         if "codebook" in declared:
