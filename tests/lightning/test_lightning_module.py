@@ -290,3 +290,11 @@ def test_the_model_post_step_hook_runs_after_every_optimizer_step(tmp_path: Path
     _trainer(tmp_path, max_steps=3).fit(AutoencoderModule(model), _loader(x))
     assert len(calls) == 3
     torch.testing.assert_close(model.W_dec.detach().norm(dim=0), torch.ones(10))
+
+
+def test_models_with_several_optimizers_are_refused_instead_of_trained_wrongly() -> None:
+    from pyautoencoder.variational import FactorVAE
+
+    model = FactorVAE(torch.nn.Linear(6, 8), torch.nn.Linear(2, 6), 2, discriminator_hidden=(4,))
+    with pytest.raises(TypeError, match=r"several optimizers \(training_steps\(\)\)"):
+        AutoencoderModule(model)

@@ -204,3 +204,29 @@ def test_update_step_rejects_bad_settings(field: str, value: object, message: st
 def test_update_step_needs_parameters() -> None:
     with pytest.raises(ValueError, match=r"non-empty sequence of nn\.Parameter"):
         UpdateStep("a", (), lambda x: x)
+
+
+def test_a_non_finite_loss_in_a_later_update_stops_the_run(data, tmp_path: Path) -> None:
+    from pyautoencoder.training import NonFiniteLossError
+
+    model = _ToyGAN(b_start=0, b_every=1)
+    model._b_loss = lambda x: LossResult(torch.tensor(float("nan"), requires_grad=True), {})  # type: ignore[method-assign]
+    with pytest.raises(NonFiniteLossError, match="step 1"):
+        fit(model, data[0], max_steps=3, batch_size=40, **QUIET)
+
+
+def test_compiled_updates_give_the_eager_result(data) -> None:
+    train, _ = data
+    eager = fit(_ToyGAN(0, 1), train, max_steps=2, batch_size=40, optimizer="sgd", **QUIET)
+    torch._dynamo.reset()
+    compiled = fit(
+        _ToyGAN(0, 1),
+        train,
+        max_steps=2,
+        batch_size=40,
+        optimizer="sgd",
+        compile={"backend": "eager", "fullgraph": True},
+        **QUIET,
+    )
+    for key, value in eager.model.state_dict().items():
+        torch.testing.assert_close(compiled.model.state_dict()[key], value)

@@ -124,6 +124,14 @@ class AutoencoderModule(L.LightningModule):
                     f"{name} must be a callable (e.g. functools.partial(torch.optim.SGD, lr=0.1)"
                     f" for optimizer), got {type(value).__name__}"
                 )
+        if callable(getattr(model, "training_steps", None)):
+            # One optimizer over every parameter would also train the discriminator on the
+            # generator's objective: a silently wrong run, so refuse it.
+            raise TypeError(
+                f"{type(model).__name__} trains with several optimizers (training_steps()), "
+                "which AutoencoderModule does not run yet; train it with "
+                "pyautoencoder.training.fit or the pyautoencoder command"
+            )
         self.loss_kwargs: dict[str, Any] = dict(loss_kwargs or {})
         self.forward_kwargs: dict[str, Any] = dict(forward_kwargs or {})
         model_name = type(model).__name__
