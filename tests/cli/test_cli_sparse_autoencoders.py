@@ -70,3 +70,17 @@ def test_k_is_checked_like_a_set_option(tmp_path: Path, capsys: pytest.CaptureFi
     assert main([*arguments, "--out", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "has no option 'k'" in err
+
+
+@pytest.mark.slow  # one short training run (~5 s)
+def test_num_latents_defaults_to_an_overcomplete_dictionary(tmp_path: Path) -> None:
+    """Without ``--num-latents`` a sparse autoencoder gets ``4 x D`` latents (``k=32`` fits),
+    not the 8 latents of the other models."""
+    pattern = write_activation_shards(tmp_path)  # 48 features in D = 12 dimensions
+    arguments = ["train", "--model", "topk_sae", "--data", f"shards:{pattern}", "--epochs", "1"]
+    arguments += ["--batch-size", "480", "--no-report", "--out", str(tmp_path / "runs")]
+    assert main([*arguments, "--name", "sae", *FAST]) == 0
+    spec = json.loads((tmp_path / "runs" / "sae" / "run.json").read_text())
+    assert (
+        spec["input_shape"] == [12] and spec["latent_dim"] == 4 * 12 and "k" not in spec["options"]
+    )

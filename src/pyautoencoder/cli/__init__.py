@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import _defaults as defaults
-from ._defaults import DEMO_DEFAULTS, TRAIN_DEFAULTS
+from ._defaults import DEMO_DEFAULTS, DICTIONARY_EXPANSION, TRAIN_DEFAULTS
 from ._errors import user_error
 
 __all__ = ["build_parser", "main", "run"]
@@ -142,7 +142,11 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         type=_count(1),
         default=DEMO_DEFAULTS["latent_dim"] if demo else None,
         help=f"latent size D_z ({_default('latent_dim', demo)}); for sparse autoencoders "
-        "the number of latents M",
+        + (
+            "the number of latents M"
+            if demo
+            else f"the number of latents M ({DICTIONARY_EXPANSION} x the input features)"
+        ),
     )
     group.add_argument(
         "--net", choices=("mlp", "conv"), default=defaults.NET, help=f"networks ({defaults.NET})"

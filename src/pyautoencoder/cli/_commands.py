@@ -18,7 +18,7 @@ from ..training import Trainer, read_metrics
 from ._builtin import has_package
 from ._checks import check_data_fits_likelihood, non_finite_data_error, note_cpu_half_precision
 from ._data import DataSplit, data_source, load_data
-from ._defaults import TRAIN_DEFAULTS
+from ._defaults import DICTIONARY_EXPANSION, TRAIN_DEFAULTS
 from ._errors import CLIError
 from ._evaluate import held_out_metrics, metric_notes, metric_rows
 from ._options import parse_set
@@ -359,9 +359,15 @@ def cmd_train(args: argparse.Namespace) -> int:
             return train_run(spec, run_dir, resume=True, args=args)
     if args.model is None or args.data is None:
         raise CLIError("train needs --model and --data (or --resume RUN)")
-    parse_set(args.set or [], check_model_name(args.model))  # before loading any data
-    _defaults(args)
+    from ..registry import get_model_entry
+
+    model = check_model_name(args.model)
+    parse_set(args.set or [], model)  # before loading any data
+    dictionary = get_model_entry(model).latent == "dictionary"
+    _defaults(args, skip=("latent_dim",) if dictionary else ())
     data = load_data(args.data)
+    if args.latent_dim is None:  # a sparse autoencoder's overcomplete dictionary
+        args.latent_dim = DICTIONARY_EXPANSION * math.prod(data.train_x.shape[1:])
     spec = _spec_from_args(args, data)
     run_dir = _new_run_dir(args.out, args.name, f"{spec.model}-{data.name.split('.')[0]}")
     with writing(run_dir, new=True):
@@ -390,9 +396,9 @@ def _finished(run_dir: Path, spec: RunSpec) -> bool:
     return True
 
 
-def _defaults(args: argparse.Namespace) -> None:
+def _defaults(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> None:
     for option, value in TRAIN_DEFAULTS.items():
-        if getattr(args, option) is None:
+        if option not in skip and getattr(args, option) is None:
             setattr(args, option, value)
 
 

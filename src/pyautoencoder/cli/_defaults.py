@@ -17,6 +17,10 @@ MNIST, images scaled to ``[0, 1]`` -- so it picks what fits those:
   and one 256 x 64 product per layer pair); ``--hidden 512 256`` gives the API's network.
 * ``latent_dim=8``: enough for the digits' classes and styles while the traversals and the
   latent map of the report stay readable.
+* Sparse autoencoders (registered with ``latent="dictionary"``) get an overcomplete
+  dictionary instead: ``num_latents = DICTIONARY_EXPANSION * D`` for ``D`` input features
+  (256 latents on the digits), so that their ``k`` default (32) fits; 8 latents would be an
+  undercomplete dictionary that no sparse code needs.
 
 ``train`` leaves ``latent_dim``, ``epochs`` and ``batch_size`` unset in the parser so that
 ``--resume`` can tell a value the user gave from a default;
@@ -43,6 +47,8 @@ NUM_SAMPLES = 100
 
 TRAIN_DEFAULTS: dict[str, int] = {"latent_dim": 8, "epochs": 20, "batch_size": 128}
 """``--latent-dim``, ``--epochs`` and ``--batch-size`` of a new ``train`` run."""
+DICTIONARY_EXPANSION = 4
+"""``train --num-latents`` of a sparse autoencoder: ``4 x`` the input features."""
 TRAIN_LR = 1e-3
 """``train --lr``: Adam's usual step size (the API's ``fit``: also ``1e-3``)."""
 
