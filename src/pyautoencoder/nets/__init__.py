@@ -5,7 +5,8 @@ A network's constructor arguments are its config (``net.config``, JSON-serialisa
 creation arguments :func:`save_pretrained` writes next to its weights.
 
 For images: :class:`ResNetEncoder` / :class:`ResNetDecoder` (residual stages with GroupNorm and
-mid-block self-attention, spatial latents) and the PatchGAN :class:`PatchDiscriminator`.
+mid-block self-attention, spatial latents), the PatchGAN :class:`PatchDiscriminator`, and
+:func:`tiled` to encode or decode large inputs tile by tile with blended seams.
 """
 
 from .._base._discriminator import LatentDiscriminator
@@ -16,6 +17,7 @@ from ._mlp import MLPDecoder, MLPEncoder
 from ._patch_discriminator import PatchDiscriminator
 from ._pretrained import from_pretrained, load_pretrained, save_pretrained
 from ._resnet import ResidualBlock, ResNetDecoder, ResNetEncoder, SelfAttention2d
+from ._tiling import tiled
 
 __all__ = [
     "ACTIVATIONS",
@@ -33,4 +35,5 @@ __all__ = [
     "from_pretrained",
     "load_pretrained",
     "save_pretrained",
+    "tiled",
 ]
