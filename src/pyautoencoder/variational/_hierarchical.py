@@ -510,7 +510,9 @@ class HierarchicalVAE(_TopDownVAE):
     features are shared by every group (one bottom-up pass).
 
     Against instabilities (VDVAE, sec. 3.3) train with gradient clipping, e.g.
-    ``fit(..., gradient_clip_val=200)``; ``kl_balancing`` (NVAE, app. A) is off by default.
+    ``fit(..., gradient_clip_val=200)``. A KL warm-up applies to every group at once
+    (``fit(..., beta=LinearWarmup(...))``); NVAE's per-group KL balancing (app. A) is not
+    implemented.
 
     Parameters
     ----------
