@@ -54,9 +54,10 @@ def test_folder_errors_are_one_line(
 
 
 @pytest.mark.slow
-def test_train_on_an_image_folder(tmp_path: Path) -> None:
+def test_train_a_resnet_vae_on_an_image_folder(tmp_path: Path) -> None:
     root = _folder(tmp_path / "imgs")
     args = ["--out", str(tmp_path / "runs"), "--name", "folder", "--no-report", *FAST]
+    args += ["--net", "resnet", "--hidden", "8", "16"]
     assert (
         main(["train", "--model", "vae", "--data", f"folder:{root}:8", "--epochs", "1", *args]) == 0
     )

@@ -101,7 +101,7 @@ def test_unknown_model_name_suggests_close_matches() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"net": "transformer"}, r"net must be 'mlp' or 'conv', got 'transformer'"),
+        ({"net": "transformer"}, r"net must be 'mlp', 'conv' or 'resnet', got 'transformer'"),
         ({"name": "cvae", "net": "conv"}, r"net='conv' cannot be used for the conditional"),
         ({"net": "conv", "input_shape": (64,)}, r"net='conv' needs input_shape \(C, H, W\)"),
         ({"hidden": ()}, r"hidden must hold at least one width"),

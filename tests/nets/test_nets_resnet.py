@@ -99,3 +99,36 @@ def test_resnet_and_patch_discriminator_trace_under_compile_fullgraph() -> None:
     x = torch.rand(2, 3, 16, 16)
     compiled = torch.compile(model, fullgraph=True, backend="eager")
     torch.testing.assert_close(compiled(x), model(x))
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("name", ["vae", "ae"])
+def test_create_model_with_resnet_networks(name: str, size: int, tmp_path) -> None:
+    from pyautoencoder.nets import create_model, from_pretrained, save_pretrained
+
+    model = create_model(
+        name, (3, size, size), 8, net="resnet", channels=(8, 16, 16), latent_channels=2
+    )
+    encoder = model.encoder[0]
+    assert isinstance(encoder, ResNetEncoder) and encoder.config["norm_groups"] == 8
+    x = torch.rand(2, 3, size, size)
+    model.eval()
+    with torch.no_grad():
+        assert model.encoder(x).shape[-1] == (8 if name == "ae" else 2 * (size // 4) ** 2)
+        x_hat = model.decoder(torch.randn(2, 8))
+    assert x_hat.shape == (2, 3, size, size)
+    save_pretrained(model, tmp_path / "m")
+    rebuilt = from_pretrained(tmp_path / "m").eval()
+    assert rebuilt.pretrained_config["model"]["latent_channels"] == 2
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.decoder(z), model.decoder(z))
+
+
+def test_create_model_resnet_refuses_sizes_the_stages_cannot_halve() -> None:
+    from pyautoencoder.nets import create_model
+
+    with pytest.raises(ValueError, match="divisible by 4"):
+        create_model("vae", (3, 30, 32), 8, net="resnet", channels=(8, 8, 8))
+    with pytest.raises(ValueError, match="net must be 'mlp', 'conv' or 'resnet'"):
+        create_model("vae", (3, 32, 32), 8, net="unet")

@@ -149,7 +149,10 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         ),
     )
     group.add_argument(
-        "--net", choices=("mlp", "conv"), default=defaults.NET, help=f"networks ({defaults.NET})"
+        "--net",
+        choices=("mlp", "conv", "resnet"),
+        default=defaults.NET,
+        help=f"networks ({defaults.NET})",
     )
     group.add_argument(
         "--hidden",

@@ -17,13 +17,14 @@ from ..registry import ModelEntry, get_model_entry
 from ._common import check_shape, check_size, check_sizes, make_activation, num_features
 from ._conv import ConvDecoder, ConvEncoder
 from ._mlp import MLPDecoder, MLPEncoder
+from ._resnet import resnet_networks
 
 #: Version of the ``config.json`` layout written by ``save_pretrained``.
 FORMAT_VERSION = 1
 #: Value of the ``format`` key of ``config.json``.
 FORMAT_NAME = "pyautoencoder.pretrained"
 
-_DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (256,)}
+_DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (256,), "resnet": ()}
 
 
 def create_model(
@@ -34,6 +35,7 @@ def create_model(
     hidden: Sequence[int] | None = None,
     channels: Sequence[int] = (32, 64),
     activation: str = "relu",
+    latent_channels: int = 4,
     **model_kwargs: Any,
 ) -> nn.Module:
     """Build and :meth:`~pyautoencoder._base.BaseAutoencoder.build` a registered model.
@@ -71,16 +73,24 @@ def create_model(
         ``(C, H, W)`` for ``"conv"``.
     latent_dim : int
         ``D_z`` (the code size for ``"code"`` models).
-    net : {"mlp", "conv"}
-        :class:`MLPEncoder`/:class:`MLPDecoder` or :class:`ConvEncoder`/:class:`ConvDecoder`.
+    net : {"mlp", "conv", "resnet"}
+        :class:`MLPEncoder`/:class:`MLPDecoder`, :class:`ConvEncoder`/:class:`ConvDecoder`, or
+        :class:`ResNetEncoder`/:class:`ResNetDecoder` around a flat latent: the encoder's
+        ``latent_channels`` maps of side ``H / 2^(len(channels) - 1)`` are flattened (and, for
+        ``"code"`` models, mapped linearly to ``latent_dim``); the decoder maps ``z`` linearly
+        back to those maps. GroupNorm uses ``gcd(32, *channels)`` groups; ``hidden`` and
+        ``activation`` are unused (SiLU throughout).
     hidden : sequence of int, optional
         Hidden widths, input side first (the decoder uses them reversed): all layers of an
         MLP (default ``(512, 256)``), the fully connected layers after the convolutions of a
         conv net (default ``(256,)``).
     channels : sequence of int
-        Channels of the stride-2 convolutions (``"conv"`` only).
+        Channels of the stride-2 convolutions (``"conv"``) or the widths of the resolution
+        stages (``"resnet"``).
     activation : str
         Activation name of every hidden layer.
+    latent_channels : int
+        Channels of the encoder's output maps (``"resnet"`` only).
     **model_kwargs
         Further constructor arguments of the model (``likelihood="bernoulli"``, ``beta=4``).
 
@@ -93,12 +103,13 @@ def create_model(
     shape = check_shape(input_shape, "input_shape")
     latent_dim = check_size(latent_dim, "latent_dim")
     if net not in _DEFAULT_HIDDEN:
-        raise ValueError(f"net must be 'mlp' or 'conv', got {net!r}")
+        raise ValueError(f"net must be 'mlp', 'conv' or 'resnet', got {net!r}")
     widths = check_sizes(
         _DEFAULT_HIDDEN[net] if hidden is None else hidden, "hidden", allow_empty=True
     )
     conv_channels = check_sizes(channels, "channels", allow_empty=False)
     make_activation(activation)
+    latent_channels = check_size(latent_channels, "latent_channels")
     kwargs = dict(model_kwargs)
     if entry.latent_arg is not None:
         if entry.latent_arg in kwargs:
@@ -109,9 +120,14 @@ def create_model(
     if entry.latent == "dictionary":  # no networks: the model owns its linear maps
         model = entry.cls(input_dim=num_features(shape), **kwargs)
     else:
-        encoder, decoder = _networks(
-            entry, shape, latent_dim, net, widths, conv_channels, activation, model_kwargs
-        )
+        if net == "resnet":
+            encoder, decoder = resnet_networks(
+                entry.name, shape, latent_dim, conv_channels, latent_channels, entry.latent
+            )
+        else:
+            encoder, decoder = _networks(
+                entry, shape, latent_dim, net, widths, conv_channels, activation, model_kwargs
+            )
         model = entry.cls(encoder, decoder, **kwargs)
     build = getattr(model, "build", None)
     if callable(build):
@@ -126,6 +142,8 @@ def create_model(
         "activation": activation,
         "model_kwargs": _json_kwargs(model_kwargs),
     }
+    if net == "resnet":
+        arguments["latent_channels"] = latent_channels
     config = None if arguments["model_kwargs"] is None else make_config(arguments)
     # A plain attribute (nn.Module.__setattr__ stores it in __dict__, not as state).
     object.__setattr__(model, "pretrained_config", config)

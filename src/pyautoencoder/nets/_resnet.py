@@ -10,6 +10,7 @@ a middle of ``block - self-attention - block`` at the lowest resolution, and a f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -230,3 +231,42 @@ class ResNetDecoder(ConfigMixin, nn.Module):
         if z.dim() != 4:
             raise ValueError(f"z must be latent maps [B, C, h, w], got shape {tuple(z.shape)}")
         return self.layers(z)
+
+
+def resnet_networks(
+    name: str,
+    shape: tuple[int, ...],
+    latent_dim: int,
+    channels: tuple[int, ...],
+    latent_channels: int,
+    latent: str,
+) -> tuple[nn.Module, nn.Module]:
+    """``create_model(net="resnet")``'s encoder and decoder around a flat latent.
+
+    Encoder: ``ResNetEncoder -> Flatten`` (``[B, latent_channels * h * w]`` features), plus a
+    ``Linear`` to ``latent_dim`` for ``latent="code"`` models. Decoder: ``Linear(latent_dim ->
+    latent_channels * h * w) -> Unflatten -> ResNetDecoder``.
+    """
+    if len(shape) != 3:
+        raise ValueError(f"net='resnet' needs input_shape (C, H, W), got {shape}")
+    factor = 2 ** (len(channels) - 1)
+    if shape[1] % factor or shape[2] % factor:
+        raise ValueError(
+            f"net='resnet' with {len(channels)} stages needs H and W divisible by {factor}, "
+            f"got input_shape {shape} for model {name!r}"
+        )
+    groups = math.gcd(32, *channels)
+    maps = (latent_channels, shape[1] // factor, shape[2] // factor)
+    flat = maps[0] * maps[1] * maps[2]
+    encoder_layers: list[nn.Module] = [
+        ResNetEncoder(shape[0], channels, latent_channels, norm_groups=groups),
+        nn.Flatten(),
+    ]
+    if latent == "code":
+        encoder_layers.append(nn.Linear(flat, latent_dim))
+    decoder = nn.Sequential(
+        nn.Linear(latent_dim, flat),
+        nn.Unflatten(1, maps),
+        ResNetDecoder(latent_channels, channels, shape[0], norm_groups=groups),
+    )
+    return nn.Sequential(*encoder_layers), decoder
