@@ -130,3 +130,15 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
         image_folder(tmp_path, 4, on_unreadable="ignore")
     with pytest.raises((ValueError, TypeError), match="image_size"):
         image_folder(tmp_path, 0)
+
+
+def test_fit_trains_a_resnet_vae_on_an_image_folder(tmp_path: Path) -> None:
+    pytest.importorskip("lightning", reason="fit needs the train extra")
+    from pyautoencoder.nets import create_model
+    from pyautoencoder.training import fit
+
+    for index in range(8):
+        _write(tmp_path / f"{index}.png", 10, 9, (index * 30, 50, 100))
+    model = create_model("vae", (3, 8, 8), 4, net="resnet", channels=(4, 8), latent_channels=2)
+    result = fit(model, image_folder(tmp_path, 8), epochs=1, batch_size=4)
+    assert torch.isfinite(torch.as_tensor(result.train_metrics["loss"]))
