@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from pyautoencoder.nets import tiled
@@ -69,3 +71,21 @@ def test_bad_arguments_are_refused() -> None:
         tiled(net, torch.rand(1, 3, 16, 16), tile_size=8, tile_overlap=8)
     with pytest.raises(ValueError, match=r"x must be \[B, C, H, W\]"):
         tiled(net, torch.rand(3, 16, 16), tile_size=8)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.integers(4, 20),
+    st.integers(0, 19),
+    st.integers(1, 40),
+    st.integers(1, 40),
+)
+def test_pointwise_network_is_exact_for_any_tiling(
+    tile_size: int, overlap: int, height: int, width: int
+) -> None:
+    overlap = overlap % tile_size
+    net = nn.Conv2d(2, 3, 1).double()
+    x = torch.rand(1, 2, height, width, dtype=torch.float64)
+    with torch.no_grad():
+        out = tiled(net, x, tile_size=tile_size, tile_overlap=overlap, tiles_per_batch=3)
+        torch.testing.assert_close(out, net(x))
