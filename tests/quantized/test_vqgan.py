@@ -77,3 +77,17 @@ def test_hinge_discriminator_loss_on_inputs_and_reconstructions() -> None:
 def test_unknown_gan_loss_is_refused() -> None:
     with pytest.raises(ValueError, match="gan_loss must be one of"):
         VQGAN(nn.Linear(6, 3), nn.Linear(3, 6), 4, 3, gan_loss="wasserstein")  # type: ignore[arg-type]
+
+
+def test_a_critic_returning_one_map_scores_every_entry_as_a_logit() -> None:
+    """A patch critic (one [B, 1, H', W'] tensor) is not indexed: [0] would be one image."""
+    model = _model()
+    patch_critic = nn.Sequential(nn.Linear(6, 4), nn.Unflatten(1, (1, 2, 2)))
+    model.discriminator = patch_critic
+    x = torch.randn(8, 6)
+    result = model.discriminator_loss(x)
+    with torch.no_grad():
+        x_hat = model(x, update_codebook=False).x_hat
+    real, fake = patch_critic(x), patch_critic(x_hat)  # [8, 1, 2, 2]
+    expected = 0.5 * (F.relu(1 - real).mean() + F.relu(1 + fake).mean())
+    torch.testing.assert_close(result.objective, expected)

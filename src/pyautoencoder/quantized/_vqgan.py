@@ -62,8 +62,9 @@ class VQGAN(VQVAE):
     ``adaptive_weight``). Diagnostics: those of :class:`VQVAE` plus ``generator_loss``.
 
     What differs from the paper: the default discriminator is an MLP on flattened inputs
-    (a convolutional, patch-based critic can replace ``model.discriminator`` when it
-    returns ``(logits [B], features)``), and there is no
+    (a convolutional, patch-based critic such as
+    :class:`~pyautoencoder.nets.PatchDiscriminator` can replace ``model.discriminator``: a
+    critic returning one tensor has every entry taken as a logit), and there is no
     perceptual term (add it to the likelihood or subclass).
 
     Parameters
@@ -155,13 +156,21 @@ class VQGAN(VQVAE):
         steps: torch.Tensor = self.adversarial_steps  # type: ignore[assignment]
         return (steps >= self.discriminator_start_step).to(like.dtype)
 
+    def _critic(self, images: torch.Tensor) -> torch.Tensor:
+        """The critic's logits: the first item of the default critic's ``(logits [B],
+        features)``, or the whole output of a critic that returns one tensor (a
+        :class:`~pyautoencoder.nets.PatchDiscriminator`'s ``[B, 1, H', W']``, flattened to
+        ``[B * H' * W']``: every patch a logit, the GAN losses average over them)."""
+        scores = self.discriminator(images)
+        return scores.reshape(-1) if isinstance(scores, torch.Tensor) else scores[0]
+
     def _terms(
         self, x: torch.Tensor, output: VQVAEOutput, likelihood: object
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """``(reconstruction NLL, generator loss, VQ-VAE diagnostics)``, each 0-dim."""
         spec = self.likelihood if likelihood is None else likelihood
         nll = -reconstruction_log_likelihood(x, output.x_hat, spec).mean()  # type: ignore[arg-type]
-        generator = self._generator_objective(self.discriminator(output.x_hat)[0])
+        generator = self._generator_objective(self._critic(output.x_hat))
         diagnostics = {
             "log_likelihood": -nll.detach(),
             "vq_loss": output.quantization.loss.detach(),
@@ -201,7 +210,7 @@ class VQGAN(VQVAE):
         """The critic's loss with ``x`` real and its reconstruction (no grad) fake."""
         with torch.no_grad():
             x_hat = self(x, update_codebook=False).x_hat
-        real, fake = self.discriminator(x)[0], self.discriminator(x_hat)[0]
+        real, fake = self._critic(x), self._critic(x_hat)
         loss = self._discriminator_objective(real, fake)
         accuracy = 0.5 * ((real > 0).float().mean() + (fake < 0).float().mean())
         return LossResult(loss, {"accuracy": accuracy.detach()})
