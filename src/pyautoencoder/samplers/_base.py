@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from torch import nn
 
 from .._io import atomic_save_file, atomic_write_json
 from .._registry import Registry
-from .._validation import check_num_samples
+from .._validation import check_num_samples, check_positive_int
 from ._codes import decode_codes, latent_codes
 
 SAMPLER_CONFIG_FILE = "sampler.json"
@@ -140,6 +141,14 @@ class LatentSampler(nn.Module, ABC):
     def _fit_codes(self, codes: torch.Tensor) -> None:
         """Fit the density to ``codes [N, D]`` (float32)."""
 
+    def _standardize(self, codes: torch.Tensor) -> torch.Tensor:
+        """Set the buffers ``shift`` (mean) and ``scale`` (standard deviation, >= 1e-6) of the
+        codes ``[N, D]`` and return them standardised (samplers that train a network)."""
+        self.shift = codes.mean(dim=0)
+        if codes.shape[0] > 1:
+            self.scale = codes.std(dim=0).clamp_min(1e-6)
+        return (codes - self.shift) / self.scale
+
     @abstractmethod
     def _allocate(self, latent_dim: int) -> None:
         """Create parameters and buffers for codes of size ``latent_dim`` (before loading)."""
@@ -179,6 +188,18 @@ class LatentSampler(nn.Module, ABC):
         }
         atomic_write_json(folder / SAMPLER_CONFIG_FILE, meta)
         return folder
+
+
+def training_options(num_steps: int, batch_size: int, lr: float, seed: int) -> dict[str, Any]:
+    """The checked Adam settings of a sampler that trains a network on the codes."""
+    if isinstance(lr, bool) or not (isinstance(lr, int | float) and 0 < lr < math.inf):
+        raise ValueError(f"lr must be a finite float > 0, got {lr!r}")
+    return {
+        "num_steps": check_positive_int(num_steps, "num_steps"),
+        "batch_size": check_positive_int(batch_size, "batch_size"),
+        "lr": float(lr),
+        "seed": int(seed),
+    }
 
 
 def _read_sampler_meta(folder: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validation import check_positive_int
-from ._base import LatentSampler, register_sampler, seeded_module_init
+from ._base import LatentSampler, register_sampler, seeded_module_init, training_options
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -135,19 +135,13 @@ class FlowSampler(LatentSampler):
         super().__init__()
         self.num_flows = check_positive_int(num_flows, "num_flows")
         self.hidden_features = check_positive_int(hidden_features, "hidden_features")
-        self.num_steps = check_positive_int(num_steps, "num_steps")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        if not (isinstance(lr, int | float) and 0 < lr < math.inf):
-            raise ValueError(f"lr must be a finite float > 0, got {lr!r}")
-        self.lr = float(lr)
-        self.seed = int(seed)
+        options = training_options(num_steps, batch_size, lr, seed)
+        self.num_steps, self.batch_size = options["num_steps"], options["batch_size"]
+        self.lr, self.seed = options["lr"], options["seed"]
         self.config = {
             "num_flows": self.num_flows,
             "hidden_features": self.hidden_features,
-            "num_steps": self.num_steps,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "seed": self.seed,
+            **options,
         }
 
     def _allocate(self, latent_dim: int) -> None:
@@ -158,10 +152,7 @@ class FlowSampler(LatentSampler):
 
     def _fit_codes(self, codes: torch.Tensor) -> None:
         self._allocate(codes.shape[1])
-        self.shift = codes.mean(dim=0)
-        if codes.shape[0] > 1:
-            self.scale = codes.std(dim=0).clamp_min(1e-6)
-        data = (codes - self.shift) / self.scale
+        data = self._standardize(codes)
         optimizer = torch.optim.Adam(self.flow.parameters(), lr=self.lr)
         generator = torch.Generator(device=data.device).manual_seed(self.seed)
         size = min(self.batch_size, data.shape[0])

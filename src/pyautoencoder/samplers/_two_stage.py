@@ -3,13 +3,12 @@ r"""The two-stage VAE sampler (Dai & Wipf 2019): a second VAE fitted to the code
 from __future__ import annotations
 
 import itertools
-import math
 
 import torch
 from torch import nn
 
 from .._validation import check_positive_int
-from ._base import LatentSampler, register_sampler, seeded_module_init
+from ._base import LatentSampler, register_sampler, seeded_module_init, training_options
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -62,19 +61,13 @@ class TwoStageSampler(LatentSampler):
         self.second_latent_dim = (
             None if latent_dim is None else check_positive_int(latent_dim, "latent_dim")
         )
-        self.num_steps = check_positive_int(num_steps, "num_steps")
-        self.batch_size = check_positive_int(batch_size, "batch_size")
-        if not (isinstance(lr, int | float) and 0 < lr < math.inf):
-            raise ValueError(f"lr must be a finite float > 0, got {lr!r}")
-        self.lr = float(lr)
-        self.seed = int(seed)
+        options = training_options(num_steps, batch_size, lr, seed)
+        self.num_steps, self.batch_size = options["num_steps"], options["batch_size"]
+        self.lr, self.seed = options["lr"], options["seed"]
         self.config = {
             "hidden_features": self.hidden_features,
             "latent_dim": self.second_latent_dim,
-            "num_steps": self.num_steps,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "seed": self.seed,
+            **options,
         }
 
     def _allocate(self, latent_dim: int) -> None:
@@ -96,10 +89,7 @@ class TwoStageSampler(LatentSampler):
 
     def _fit_codes(self, codes: torch.Tensor) -> None:
         self._allocate(codes.shape[1])
-        self.shift = codes.mean(dim=0)
-        if codes.shape[0] > 1:
-            self.scale = codes.std(dim=0).clamp_min(1e-6)
-        data = (codes - self.shift) / self.scale
+        data = self._standardize(codes)
         optimizer = torch.optim.Adam(self.second.parameters(), lr=self.lr)
         size = min(self.batch_size, data.shape[0])
         self.second.train()
