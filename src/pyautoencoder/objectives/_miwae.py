@@ -36,8 +36,25 @@ def check_group_samples(output: Any, num_averaged: int, num_importance: int, nam
         )
 
 
+class GroupedSamplesObjective(Objective):
+    """Base of the objectives that draw ``M`` groups of ``K`` samples per input (MIWAE, PIWAE):
+    ``num_importance = K``, ``num_averaged = M``, ``num_samples = M K``, and their config."""
+
+    def __init__(self, num_importance: int = 8, num_averaged: int = 8) -> None:
+        super().__init__()
+        self.num_importance = check_positive_int(num_importance, "num_importance")
+        self.num_averaged = check_positive_int(num_averaged, "num_averaged")
+
+    @property
+    def num_samples(self) -> int:
+        return self.num_importance * self.num_averaged
+
+    def _config_args(self) -> dict[str, Any]:
+        return {"num_importance": self.num_importance, "num_averaged": self.num_averaged}
+
+
 @register_objective("miwae")
-class MIWAE(Objective):
+class MIWAE(GroupedSamplesObjective):
     r"""``M`` independent ``K``-sample importance-weighted bounds, averaged (MIWAE).
 
     With ``M K`` samples ``z_mk ~ q(z | x)`` and ``w_mk = p(x, z_mk) / q(z_mk | x)``,
@@ -65,15 +82,6 @@ class MIWAE(Objective):
         ``M >= 1``, the number of estimates averaged.
     """
 
-    def __init__(self, num_importance: int = 8, num_averaged: int = 8) -> None:
-        super().__init__()
-        self.num_importance = check_positive_int(num_importance, "num_importance")
-        self.num_averaged = check_positive_int(num_averaged, "num_averaged")
-
-    @property
-    def num_samples(self) -> int:
-        return self.num_importance * self.num_averaged
-
     def forward(
         self,
         model: VariationalModel,
@@ -93,6 +101,3 @@ class MIWAE(Objective):
 
     def diagnostic_keys(self) -> frozenset[str]:
         return SAMPLE_DIAGNOSTICS | {"miwae_bound", "effective_sample_size"}
-
-    def _config_args(self) -> dict[str, Any]:
-        return {"num_importance": self.num_importance, "num_averaged": self.num_averaged}

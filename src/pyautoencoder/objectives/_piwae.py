@@ -7,16 +7,16 @@ from typing import Any
 
 import torch
 
-from .._validation import check_positive_int, check_weight
+from .._validation import check_weight
 from ..loss._iwae_bound import effective_sample_size, iwae_bound
 from ..loss._result import LossResult
-from ._base import LikelihoodSpec, Objective, VariationalModel, Weight, register_objective
+from ._base import LikelihoodSpec, VariationalModel, Weight, register_objective
 from ._importance import SAMPLE_DIAGNOSTICS, importance_terms
-from ._miwae import check_group_samples, miwae_bound
+from ._miwae import GroupedSamplesObjective, check_group_samples, miwae_bound
 
 
 @register_objective("piwae")
-class PIWAE(Objective):
+class PIWAE(GroupedSamplesObjective):
     r"""IWAE target for the decoder, MIWAE target for the encoder, from one set of samples.
 
     With ``M K`` samples per input, the generative network (decoder, learned prior) follows
@@ -43,15 +43,6 @@ class PIWAE(Objective):
     num_averaged : int
         ``M >= 1`` such estimates averaged for the encoder.
     """
-
-    def __init__(self, num_importance: int = 8, num_averaged: int = 8) -> None:
-        super().__init__()
-        self.num_importance = check_positive_int(num_importance, "num_importance")
-        self.num_averaged = check_positive_int(num_averaged, "num_averaged")
-
-    @property
-    def num_samples(self) -> int:
-        return self.num_importance * self.num_averaged
 
     def forward(
         self,
@@ -83,9 +74,6 @@ class PIWAE(Objective):
 
     def diagnostic_keys(self) -> frozenset[str]:
         return SAMPLE_DIAGNOSTICS | {"iwae_bound", "miwae_bound", "effective_sample_size"}
-
-    def _config_args(self) -> dict[str, Any]:
-        return {"num_importance": self.num_importance, "num_averaged": self.num_averaged}
 
 
 def _generative_log_weights(
