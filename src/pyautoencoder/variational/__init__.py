@@ -6,7 +6,8 @@ The sampling layer ``FullyFactorizedGaussian`` is importable only from
 
 from ._adagvae import AdaGVAE
 from ._beta_tcvae import BetaTCVAE
-from ._cvae import CVAE, ConcatConditioning, Conditioning
+from ._conditioning import ConcatConditioning, Conditioning
+from ._cvae import CVAE
 from ._dip_vae import DIPVAE
 from ._factor_vae import FactorVAE
 from ._hierarchical import (

@@ -1,0 +1,315 @@
+r"""The machinery of the VAE family, shared by :class:`VAE` and :class:`CVAE`.
+
+:class:`VAEBase` holds the networks, the sampling layer, the posterior, the prior, the
+likelihood and the objective, and implements the encode / decode paths once, for an optional
+condition ``y``. The networks see the condition only through two hooks,
+:meth:`VAEBase._encoder_input` and :meth:`VAEBase._decoder_input`: the plain VAE passes
+``x`` and ``z`` through unchanged, the CVAE lets its :class:`Conditioning` wrap them. The
+public methods (``forward``, ``encode``, ``posterior``, ``sample``, ...) belong to the two
+models, because their signatures differ: ``forward(x, S)`` for the VAE, ``forward(x, y, S)``
+for the CVAE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import distributions as D
+from torch import nn
+
+from .._base import BaseAutoencoder
+from .._validation import check_all_finite, check_module, check_positive_int, check_weight
+from ..distributions._kl import (
+    KLEstimator,
+    has_closed_form_kl,
+    monte_carlo_kl_per_dim,
+    posterior_kl_per_dim,
+    resolve_kl,
+)
+from ..distributions._likelihood import Likelihood, LikelihoodType, get_likelihood
+from ..distributions._posteriors import Posterior, get_posterior
+from ..distributions._priors import Prior, get_prior
+from ..loss._result import LossResult
+from ..loss._sampled import check_sampled_reconstruction, sampled_log_likelihood
+from ..objectives._base import Objective
+from ..objectives._elbo import ELBO, free_bits_kl
+from . import stochastic_layers
+from ._outputs import (
+    PosteriorEncodeOutput,
+    PosteriorOutput,
+    VAEDecodeOutput,
+    VAEEncodeOutput,
+    VAEOutput,
+)
+
+
+class _ObjectiveSamples(int):
+    """The default ``S`` of ``forward``: the objective's ``num_samples``."""
+
+    def __repr__(self) -> str:
+        return "<objective.num_samples>"
+
+
+#: Default of ``VAE.forward``'s ``S`` (an ``int`` equal to 1, identified by identity).
+OBJECTIVE_SAMPLES: int = _ObjectiveSamples(1)
+
+
+def check_posterior_params(
+    mu: torch.Tensor, log_var: torch.Tensor, batch: int, latent_dim: int
+) -> None:
+    """Raise ``ValueError`` unless ``mu`` and ``log_var`` are both ``[B, latent_dim]``."""
+    expected = (batch, latent_dim)
+    if tuple(mu.shape) != expected or tuple(log_var.shape) != expected:
+        raise ValueError(
+            f"mu and log_var must have shape [B, D_z] = [{batch}, {latent_dim}], "
+            f"got mu {tuple(mu.shape)} and log_var {tuple(log_var.shape)}"
+        )
+
+
+class VAEBase(BaseAutoencoder):
+    """Networks, posterior, prior, likelihood and objective of the VAE family.
+
+    Not a model on its own (``forward``, ``_encode`` and ``_decode`` are the subclasses'):
+    :class:`~pyautoencoder.variational.VAE` and :class:`~pyautoencoder.variational.CVAE`
+    give it their public signatures. The constructor arguments are those of
+    :class:`~pyautoencoder.variational.VAE`, which documents them.
+
+    The paths ``_encode_given``, ``_decode_given`` and ``_posterior_given`` take a
+    ``condition``: ``None`` for an unconditional model, else whatever the subclass's input
+    hooks :meth:`_encoder_input` / :meth:`_decoder_input` understand (the CVAE's ``y``).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dim: int,
+        *,
+        prior: str | Prior | None = None,
+        likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
+        free_bits: float | None = None,
+        kl_estimator: KLEstimator = "auto",
+        objective: Objective | dict[str, Any] | None = None,
+        posterior: str | Posterior | None = None,
+    ) -> None:
+        super().__init__()
+        check_module(encoder, "encoder")
+        check_module(decoder, "decoder")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.sampling_layer = stochastic_layers.FullyFactorizedGaussian(self.latent_dim)
+        self.latent_posterior = get_posterior(posterior, self.latent_dim)
+        # The default prior and likelihoods hold no state: state_dicts stay those of 2.x.
+        self.latent_prior = get_prior(prior, self.latent_dim)
+        self.likelihood = get_likelihood(likelihood)
+        self.objective = _resolve_objective(objective, free_bits)
+        if kl_estimator not in ("auto", "analytic", "monte_carlo"):
+            raise ValueError(
+                f"kl_estimator must be 'auto', 'analytic' or 'monte_carlo', got {kl_estimator!r}"
+            )
+        if kl_estimator == "analytic" and not has_closed_form_kl(
+            self.latent_prior, self.latent_posterior
+        ):
+            raise ValueError(
+                f"kl_estimator='analytic' needs a closed-form KL, and none is registered for "
+                f"({type(self.latent_posterior).__name__}, {type(self.latent_prior).__name__}); "
+                "use 'auto' or 'monte_carlo'"
+            )
+        self.kl_estimator: KLEstimator = kl_estimator
+        # Resolved once (a module-level function, not a closure: copies call it with their own
+        # posterior and prior); the types guard against a prior or posterior swapped later.
+        self._kl_pair = (
+            type(self.latent_posterior),
+            type(self.latent_prior),
+            resolve_kl(self.latent_posterior, self.latent_prior, kl_estimator),
+        )
+
+    @property
+    def free_bits(self) -> float | None:
+        """The ELBO's free-bits threshold (nats per dimension), ``None`` if none or not an ELBO."""
+        terms = getattr(self.objective, "terms", (self.objective,))
+        return next((t.free_bits for t in terms if isinstance(t, ELBO)), None)
+
+    @property
+    def prior(self) -> D.Distribution:
+        """The prior ``p(z)`` (``N(0, I)`` by default) as a distribution, event shape ``[D_z]``."""
+        return self.latent_prior.distribution()
+
+    # -- how the networks see the condition (the unconditional model: they do not) --------
+
+    def _encoder_input(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """What the encoder receives for ``x [B, ...]``: ``x`` itself (no condition)."""
+        return x
+
+    def _decoder_input(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        """What the decoder receives for ``z [B, S, D_z]``: ``z.reshape(B * S, D_z)``."""
+        batch, num_samples, latent_dim = z.shape
+        return z.reshape(batch * num_samples, latent_dim)
+
+    # -- the paths, written once ------------------------------------------------------------
+
+    def _posterior_params_given(
+        self, x: torch.Tensor, condition: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, log_var)``, each ``[B, D_z]``, of the base Gaussian of ``q(z | x[, y])``."""
+        return self.sampling_layer.get_params(self.encoder(self._encoder_input(x, condition)))
+
+    def _posterior_given(self, x: torch.Tensor, condition: torch.Tensor | None) -> D.Distribution:
+        """``q(z | x[, y])``: batch shape ``[B]``, event shape ``[D_z]`` (active grad mode)."""
+        features = self.encoder(self._encoder_input(x, condition))  # [B, F]
+        mu, log_var = self.sampling_layer.get_params(features)
+        return self.latent_posterior.distribution(features, mu, log_var)
+
+    def _encode_given(
+        self, x: torch.Tensor, condition: torch.Tensor | None, S: int, sample: bool
+    ) -> VAEEncodeOutput:
+        """``VAEEncodeOutput(z [B, S, D_z], mu [B, D_z], log_var [B, D_z])``."""
+        num_samples = stochastic_layers._check_sample_args(S, sample)  # before the encoder runs
+        self.latent_prior.prepare(x)
+        features = self.encoder(self._encoder_input(x, condition))  # [B, F]
+        mu, log_var = self.sampling_layer.get_params(features)
+        draw = self.latent_posterior.rsample(features, mu, log_var, num_samples, sample)
+        if draw.log_q is None:  # the diagonal Gaussian: the 2.x output
+            return VAEEncodeOutput(draw.z, mu, log_var)
+        return PosteriorEncodeOutput(draw.z, mu, log_var, draw.log_q, draw.scale_tril)
+
+    def _decode_given(self, z: torch.Tensor, condition: torch.Tensor | None) -> VAEDecodeOutput:
+        """Decode ``z [B, S, D_z]`` in one decoder call into ``x_hat [B, S, ...]``."""
+        self._check_latent_shape(z)
+        batch, num_samples = z.shape[0], z.shape[1]
+        flat = self.decoder(self._decoder_input(z, condition))  # [B * S, ...]
+        return VAEDecodeOutput(x_hat=flat.reshape(batch, num_samples, *flat.shape[1:]))
+
+    def _num_samples(self, S: int, sample: bool) -> int:
+        """``S``, or for the default :data:`OBJECTIVE_SAMPLES` the objective's ``num_samples``
+        (1 with ``sample=False``)."""
+        if S is OBJECTIVE_SAMPLES:
+            return self.objective.num_samples if sample else 1
+        return S
+
+    @staticmethod
+    def _output(enc: VAEEncodeOutput, x_hat: torch.Tensor) -> VAEOutput:
+        """The forward output of an encoding and its decoding (a flow's keeps ``log_q``)."""
+        if isinstance(enc, PosteriorEncodeOutput):
+            return PosteriorOutput(x_hat, enc.z, enc.mu, enc.log_var, enc.log_q, enc.scale_tril)
+        return VAEOutput(x_hat=x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var)
+
+    def _check_latent_shape(self, z: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``z`` is ``[B, S, latent_dim]``."""
+        if z.dim() != 3 or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"z must have shape [B, S, D_z] with D_z = {self.latent_dim}, got "
+                f"{tuple(z.shape)}; for one latent per input of shape [B, D_z] use "
+                "z.unsqueeze(1)"
+            )
+
+    # -- the terms the objectives read (objectives.VariationalModel) -------------------------
+
+    def kl_per_dim(self, output: VAEOutput) -> torch.Tensor:
+        """``KL(q(z | x) || p(z))``: ``[B, D_z]`` per dimension, or ``[B, 1]``.
+
+        The closed form registered for the (posterior, prior) pair, or the Monte Carlo
+        estimate at ``output.z`` (:func:`~pyautoencoder.distributions.posterior_kl_per_dim`).
+        """
+        posterior, prior = self.latent_posterior, self.latent_prior
+        posterior_type, prior_type, closed_form = self._kl_pair
+        if type(posterior) is not posterior_type or type(prior) is not prior_type:
+            return posterior_kl_per_dim(posterior, prior, output, self.kl_estimator)
+        if closed_form is not None:
+            return closed_form(posterior, prior, output)
+        return monte_carlo_kl_per_dim(posterior, prior, output)
+
+    def posterior_log_prob(self, output: VAEOutput, detach_params: bool = False) -> torch.Tensor:
+        """``log q(z_s | x)`` ``[B, S]`` at ``output.z``, with a flow's log-determinants.
+
+        ``detach_params=True`` stops gradients through the posterior's parameters only (DReG);
+        flows raise ``ValueError`` (their density is known only at their own samples).
+        """
+        return self.latent_posterior.log_prob(output, detach_params)
+
+    def prior_log_prob(self, output: VAEOutput) -> torch.Tensor:
+        """``log p(z_s)`` ``[B, S]`` at ``output.z`` under :attr:`latent_prior`."""
+        return self.latent_prior.log_prob(output.z)
+
+    def free_bits_kl(self, kl_per_dim: torch.Tensor) -> torch.Tensor | None:
+        """The thresholded KL term ``sum_d max(lambda, mean_b KL_bd)`` (scalar), or ``None``."""
+        return free_bits_kl(kl_per_dim, self.free_bits, self.latent_dim)
+
+    def resolve_likelihood(
+        self, likelihood: LikelihoodType | str | Likelihood | None
+    ) -> Likelihood:
+        """``likelihood`` as an object; ``None`` means the model's own."""
+        return self.likelihood if likelihood is None else get_likelihood(likelihood)
+
+    def compute_loss(
+        self,
+        x: torch.Tensor,
+        output: VAEOutput,
+        beta: float | torch.Tensor = 1,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
+    ) -> LossResult:
+        """The model's objective (default: the negative beta-ELBO, batch mean).
+
+        ``beta`` multiplies the objective's KL weight; ``likelihood=None`` uses the model's
+        likelihood (``"gaussian"`` unless the constructor got another one). See
+        :mod:`pyautoencoder.objectives` for the objectives and their diagnostics.
+        """
+        result: LossResult = self.objective(self, x, output, beta=beta, likelihood=likelihood)
+        return result
+
+    def reconstruction_log_prob(
+        self,
+        x: torch.Tensor,
+        output: VAEOutput,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
+    ) -> torch.Tensor:
+        """Checked ``sum_features log p(x | z_s)`` for every sample, ``[B, S]``.
+
+        Checks the shapes of ``x_hat`` and of ``mu, log_var`` and that the posterior
+        parameters are finite, then evaluates the likelihood (``None``: the model's).
+        """
+        spec = self.likelihood if likelihood is None else likelihood
+        check_sampled_reconstruction(x, output.x_hat, spec)  # before an unknown name is reported
+        check_posterior_params(output.mu, output.log_var, x.shape[0], self.latent_dim)
+        check_all_finite(mu=output.mu, log_var=output.log_var)
+        model = self.resolve_likelihood(likelihood)
+        return sampled_log_likelihood(x, output.x_hat, model)  # [B, S]
+
+    def _elbo_terms(
+        self,
+        x: torch.Tensor,
+        output: VAEOutput,
+        likelihood: LikelihoodType | str | Likelihood | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checked ``(log-likelihood [B, S], KL per dim)``: the terms every bound is made of."""
+        return self.reconstruction_log_prob(x, output, likelihood), self.kl_per_dim(output)
+
+
+def _resolve_objective(
+    objective: Objective | dict[str, Any] | None, free_bits: float | None
+) -> Objective:
+    """The model's objective: ``objective`` (or its config), or ``ELBO(free_bits)`` for ``None``."""
+    if isinstance(objective, dict):  # a config, as written by save_pretrained
+        objective = Objective.from_config(objective)
+    if objective is None:
+        if free_bits is not None:
+            free_bits = float(check_weight(free_bits, "free_bits"))
+        return ELBO(free_bits=free_bits)
+    if not isinstance(objective, Objective):
+        raise TypeError(
+            "objective must be a pyautoencoder.objectives.Objective (e.g. ELBO(), "
+            f"ImportanceWeightedBound(5)), got {type(objective).__name__}"
+        )
+    if free_bits is not None:
+        raise ValueError(
+            "free_bits is a setting of the ELBO: pass objective=ELBO(free_bits=...) instead of "
+            "free_bits together with an objective"
+        )
+    if objective.is_penalty:
+        raise ValueError(
+            f"{type(objective).__name__} is a penalty and trains no reconstruction on its own; "
+            "add it to a bound, e.g. objective=ELBO() + " + type(objective).__name__ + "(...)"
+        )
+    return objective
