@@ -13,8 +13,12 @@ from torch import nn
 
 from pyautoencoder.evaluation import elbo, log_likelihood_estimate
 from pyautoencoder.objectives import ImportanceWeightedBound, TotalCorrelation
-from pyautoencoder.variational import HierarchicalVAE, LadderVAE
-from pyautoencoder.variational._hierarchical import gaussian_kl_per_dim, precision_weighted_merge
+from pyautoencoder.variational import VAE, HierarchicalVAE, LadderVAE
+from pyautoencoder.variational._hierarchical import (
+    gaussian_kl_per_dim,
+    natural_parameter_merge,
+    precision_weighted_merge,
+)
 
 pytestmark = pytest.mark.usefixtures("seeded")
 
@@ -26,7 +30,7 @@ def _model(cls: type, dtype: torch.dtype = torch.float32) -> nn.Module:
     model = cls(encoder, nn.Linear(GROUPS[0], 6), GROUPS, hidden_dim=12, likelihood="bernoulli")
     model.build(torch.rand(2, 6))
     for parameter in model.parameters():  # move every head away from its initial q = p
-        nn.init.normal_(parameter, std=0.3)
+        nn.init.normal_(parameter, std=0.2)
     return model.to(dtype)
 
 
@@ -45,7 +49,9 @@ def _independent_log_prior(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
             mu, log_var = model.prior_heads[group](state).chunk(2, dim=-1)
         total = total + D.Normal(mu, torch.exp(0.5 * log_var)).log_prob(groups[group]).sum(-1)
         if isinstance(model, HierarchicalVAE):
-            state = state + model.cells[group](torch.cat([state, groups[group]], dim=-1))
+            cell = model.cells[group]  # s <- s + W z, then s <- s + MLP(s)
+            state = state + cell.z_proj(groups[group])
+            state = state + cell.residual(state)
         elif group > 0:
             state = model.top_down[group - 1](groups[group])
     return total
@@ -116,6 +122,90 @@ def test_gaussian_kl_per_dim_matches_torch_distributions_and_passes_gradcheck() 
     torch.testing.assert_close(gaussian_kl_per_dim(*args), expected)
     assert torch.autograd.gradcheck(gaussian_kl_per_dim, tuple(args))
     assert torch.autograd.gradcheck(precision_weighted_merge, tuple(args))
+    assert torch.autograd.gradcheck(natural_parameter_merge, tuple(args))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-20, 20), min_size=2, max_size=2),
+    st.lists(st.floats(-5, 5), min_size=2, max_size=2),
+)
+def test_natural_parameter_merge_is_the_precision_weighted_merge_of_the_same_estimate(
+    logs: list[float], means: list[float]
+) -> None:
+    log_precision, log_var_p = (torch.tensor(v, dtype=torch.float64) for v in logs)
+    mu_hat, mu_p = (torch.tensor(v, dtype=torch.float64) for v in means)
+    eta = mu_hat * log_precision.exp()  # the estimate N(mu_hat, 1 / precision)
+    mu, log_var = natural_parameter_merge(eta, log_precision, mu_p, log_var_p)
+    expected = precision_weighted_merge(mu_hat, -log_precision, mu_p, log_var_p)
+    torch.testing.assert_close(log_var, expected[1], rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(mu, expected[0], rtol=1e-9, atol=1e-9)
+
+
+def _vae_and_encoder(latent: int) -> tuple[nn.Module, nn.Module]:
+    encoder = nn.Sequential(nn.Linear(6, 12), nn.Tanh())
+    return encoder, nn.Sequential(nn.Linear(latent, 8), nn.Tanh(), nn.Linear(8, 6))
+
+
+def _same_noise_elbo(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(3)
+    out = model(x, S=4)
+    return out.z, model.compute_loss(x, out).diagnostics["elbo"]
+
+
+def test_one_group_ladder_vae_at_a_vaes_weights_gives_the_vaes_elbo() -> None:
+    encoder, decoder = _vae_and_encoder(3)
+    vae = VAE(encoder, decoder, 3, likelihood="bernoulli").double()
+    ladder = LadderVAE(encoder, decoder, [3], likelihood="bernoulli").double()
+    x = (torch.rand(5, 6) > 0.5).double()
+    vae.build(x)
+    ladder.build(x)
+    head, layer = ladder.estimate_heads[0], vae.sampling_layer
+    with torch.no_grad():  # the top group's head is (mu, log_var): the VAE's two heads stacked
+        head.weight.copy_(torch.cat([layer.mu.weight, layer.log_var.weight]))
+        head.bias.copy_(torch.cat([layer.mu.bias, layer.log_var.bias]))
+    z_vae, elbo_vae = _same_noise_elbo(vae, x)
+    z_ladder, elbo_ladder = _same_noise_elbo(ladder, x)
+    torch.testing.assert_close(z_ladder, z_vae, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(elbo_ladder, elbo_vae, rtol=1e-12, atol=1e-12)
+
+
+def test_one_group_hierarchical_vae_is_a_vae_whose_decoder_starts_with_the_cell() -> None:
+    """One group, residual branch at its zero start: the state is ``s_0 + W z`` and the decoder
+    reads ``to_decoder(s_0 + W z)``; the posterior is a linear map of ``[s_0, h]``."""
+    encoder, decoder = _vae_and_encoder(5)
+    model = HierarchicalVAE(encoder, decoder, [3], hidden_dim=7, decoder_dim=5)
+    x = torch.rand(5, 6, dtype=torch.float64)
+    model.double().build(x)
+    with torch.no_grad():
+        nn.init.normal_(model.initial_state)
+    cell, head, s0 = model.cells[0], model.posterior_heads[0], model.initial_state
+    vae = VAE(encoder, nn.Sequential(nn.Linear(3, 7), model.to_decoder, decoder), 3).double()
+    vae.build(x)
+    layer = vae.sampling_layer
+    with torch.no_grad():
+        vae.decoder[0].weight.copy_(cell.z_proj.weight)
+        vae.decoder[0].bias.copy_(cell.z_proj.bias + s0)
+        weight_s, weight_h = head.weight[:, :7], head.weight[:, 7:]
+        bias = head.bias + weight_s @ s0  # [2 D]
+        layer.mu.weight.copy_(weight_h[:3])
+        layer.mu.bias.copy_(bias[:3])
+        layer.log_var.weight.copy_(weight_h[3:])
+        layer.log_var.bias.copy_(bias[3:])
+    z_vae, elbo_vae = _same_noise_elbo(vae, x)
+    z_model, elbo_model = _same_noise_elbo(model, x)
+    torch.testing.assert_close(z_model, z_vae, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(elbo_model, elbo_vae, rtol=1e-12, atol=1e-12)
+
+
+def test_hierarchical_vae_decoder_reads_decoder_dim_features() -> None:
+    model = HierarchicalVAE(nn.Linear(6, 8), nn.Linear(10, 6), [2, 2], decoder_dim=10)
+    x = torch.rand(3, 6)
+    model.build(x)
+    assert model(x, S=2).x_hat.shape == (3, 2, 6)
+    assert model.sample(4).shape == (4, 6)
+    with pytest.raises(ValueError, match="decoder_dim"):
+        HierarchicalVAE(nn.Linear(6, 8), nn.Linear(10, 6), [2, 2], decoder_dim=0)
 
 
 def test_sample_runs_top_down_through_the_conditional_prior() -> None:

@@ -118,6 +118,33 @@ def precision_weighted_merge(
     return mu, log_var
 
 
+def natural_parameter_merge(
+    eta: torch.Tensor, log_precision: torch.Tensor, mu_p: torch.Tensor, log_var_p: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The precision-weighted merge with the bottom-up estimate in natural parameters.
+
+    The estimate is the Gaussian factor ``exp(eta z - lambda z^2 / 2)`` with precision
+    ``lambda = exp(log_precision)`` and ``eta = lambda mu_hat``; multiplied with the prior
+    ``N(mu_p, sigma_p^2)`` it gives
+
+    .. math::
+
+        \sigma^2 = rac{1}{\lambda + \sigma_p^{-2}}, \qquad
+        \mu = \sigma^2 (\eta + \mu_p \sigma_p^{-2}),
+
+    the same Gaussian as :func:`precision_weighted_merge` at ``mu_a = eta / lambda``,
+    ``log var_a = -log_precision`` (Sønderby et al. 2016, eq. 18-19). Why the natural
+    parameters: with ``(mu_hat, log sigma_hat^2)`` outputs, a group the decoder does not use
+    yet is pushed by its KL towards the prior, ``sigma_hat^2 -> inf``, where
+    ``d mu / d mu_hat = sigma^2 / sigma_hat^2 -> 0``: the group's mean can no longer learn
+    (sticky posterior collapse). Here ``d mu / d eta = sigma^2 <= sigma_p^2`` stays finite at the
+    prior. Returns ``(mu, log_var)``; ``log var = -logaddexp(log_precision, -log var_p)``.
+    """
+    log_var = -torch.logaddexp(log_precision, -log_var_p)
+    mu = eta * torch.exp(log_var) + mu_p * torch.exp(log_var - log_var_p)
+    return mu, log_var
+
+
 def _group_sizes(latent_dims: int | Sequence[int], num_groups: int) -> list[int]:
     """The group sizes: a sequence as given (``z_1`` first), or ``num_groups`` times an int."""
     if isinstance(latent_dims, int) and not isinstance(latent_dims, bool):
@@ -134,15 +161,26 @@ def _mlp(fan_in: int, hidden: int, fan_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(fan_in, hidden), nn.SiLU(), nn.Linear(hidden, fan_out))
 
 
-class _ResidualBlock(nn.Module):
-    """``h + MLP(h)`` (the bottom-up blocks)."""
+class _TopDownCell(nn.Module):
+    """One group's update of the top-down state (VDVAE's top-down block, Child 2021, fig. 3).
 
-    def __init__(self, width: int) -> None:
+    ``s <- s + W z`` (the group's sample projected into the state), then the residual branch
+    ``s <- s + MLP(s)``, whose last layer starts at zero (VDVAE initialises the last layer of
+    every residual branch near zero so that a deep stack starts as the identity).
+    """
+
+    def __init__(self, latent: int, width: int) -> None:
         super().__init__()
-        self.net = _mlp(width, width, width)
+        self.z_proj = nn.Linear(latent, width)
+        self.residual = _mlp(width, width, width)
+        last = self.residual[-1]
+        if isinstance(last, nn.Linear):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.net(h)
+    def forward(self, state: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        state = state + self.z_proj(z)
+        return state + self.residual(state)
 
 
 @dataclass
@@ -186,10 +224,6 @@ class _TopDownVAE(BaseAutoencoder):
         self.likelihood = get_likelihood(likelihood)
         self.objective = objective if objective is not None else ELBO()
         width = self.hidden_dim
-        self.bottom_up = nn.ModuleList(
-            [nn.Sequential(nn.LazyLinear(width), nn.SiLU())]
-            + [_ResidualBlock(width) for _ in self.latent_dims[1:]]
-        )
         # p(z_l | state) for every group below the top (the top prior is N(0, I)).
         self.prior_heads = nn.ModuleList(nn.Linear(width, 2 * d) for d in self.latent_dims[:-1])
 
@@ -211,20 +245,20 @@ class _TopDownVAE(BaseAutoencoder):
     def _decoder_input(self, state: torch.Tensor, z_bottom: torch.Tensor) -> torch.Tensor:
         """What the decoder reads after the bottom group."""
 
+    @abstractmethod
+    def _bottom_up(self, h: torch.Tensor) -> list[torch.Tensor]:
+        """The bottom-up features ``h_1 .. h_L`` of the groups from the encoder's ``h``."""
+
     def _top_state(self, rows: int, like: torch.Tensor) -> torch.Tensor | None:
         return None
 
     # ------------------------------------------------------------------ passes
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Bottom-up features ``h_1 .. h_L``, each ``[B, hidden_dim]``."""
+        """Bottom-up features ``h_1 .. h_L``, each ``[B, F_l]``."""
         h = self.encoder(x)
         if h.dim() != 2:
             raise ValueError(f"the encoder must return features [B, F], got {tuple(h.shape)}")
-        features = []
-        for block in self.bottom_up:
-            h = block(h)
-            features.append(h)
-        return features
+        return self._bottom_up(h)
 
     def _prior_params(
         self, group: int, state: torch.Tensor | None, like: torch.Tensor
@@ -431,17 +465,28 @@ class _TopDownVAE(BaseAutoencoder):
 class LadderVAE(_TopDownVAE):
     r"""Ladder VAE (Sønderby, Raiko, Maaløe, Sønderby & Winther 2016).
 
-    A deterministic bottom-up pass gives every group a Gaussian estimate ``N(mu_hat_l,
-    sigma_hat_l^2)`` from ``x``; the top-down pass merges it with the prior
-    ``p(z_l | z_{l+1}) = N(mu_p, sigma_p^2)`` by the precision-weighted product of the two
-    Gaussians (their eq. 18-19, :func:`precision_weighted_merge`); the top group uses the
-    bottom-up estimate alone (eq. 17). ``p(z_l | z_{l+1})`` is an MLP of ``z_{l+1}`` and the
-    decoder reads ``z_1``.
+    A deterministic bottom-up pass gives every group a Gaussian estimate from ``x``: the
+    encoder's features ``h_1`` feed the bottom group, ``h_{l+1} = MLP(h_l)`` the ones above.
+    The top group's posterior is that estimate, ``q(z_L | x) = N(mu_hat_L, sigma_hat_L^2)``
+    (their eq. 17, read off ``h_L`` by a linear head as in :class:`VAE`); below, the top-down
+    pass merges the estimate with the prior ``p(z_l | z_{l+1}) = N(mu_p, sigma_p^2)`` by the
+    precision-weighted product of the two Gaussians (eq. 18-19). ``p(z_l | z_{l+1})`` is an
+    MLP of ``z_{l+1}`` and the decoder reads ``z_1``.
+
+    What differs from the paper: the merged estimates are read off in natural parameters
+    (``eta = mu_hat / sigma_hat^2``, ``log(1 / sigma_hat^2)``; :func:`natural_parameter_merge`),
+    the same family of posteriors. With ``(mu_hat, log sigma_hat^2)`` outputs the gradient of
+    the merged mean vanishes as an unused group's estimate widens towards the prior, and on
+    binarized MNIST such groups never recovered (held-out log p(x) 34 nats below the VAE after
+    5 epochs, warm-up or not; ``docs/hierarchical.md``). No batch norm (the paper's other
+    remedy), so train and eval passes are the same function. The encoder's features feed the
+    bottom group directly, so a one-group ``LadderVAE`` is a :class:`VAE` (tested at equal
+    weights).
 
     Parameters
     ----------
     encoder : nn.Module
-        ``x [B, ...] -> features [B, F]`` (the first bottom-up layer is lazy).
+        ``x [B, ...] -> features [B, F]`` (the heads and bottom-up layers are lazy).
     decoder : nn.Module
         ``z_1 [N, latent_dims[0]] -> x_hat [N, ...]``.
     latent_dims : int or sequence of int
@@ -450,7 +495,7 @@ class LadderVAE(_TopDownVAE):
     num_groups : int
         Number of groups when ``latent_dims`` is an int (default 2).
     hidden_dim : int
-        Width of the bottom-up and top-down networks.
+        Width of the bottom-up MLPs above the first group and of the top-down networks.
     likelihood : str, LikelihoodType or Likelihood
         Observation model (default ``"gaussian"``, as for :class:`VAE`).
     objective : Objective, optional
@@ -473,19 +518,30 @@ class LadderVAE(_TopDownVAE):
             hidden_dim=hidden_dim, likelihood=likelihood, objective=objective,
         )  # fmt: skip
         width = self.hidden_dim
-        self.estimate_heads = nn.ModuleList(nn.Linear(width, 2 * d) for d in self.latent_dims)
+        self.bottom_up = nn.ModuleList(
+            nn.Sequential(nn.LazyLinear(width), nn.SiLU(), nn.Linear(width, width), nn.SiLU())
+            for _ in self.latent_dims[1:]
+        )
+        # (mu_hat, log sigma_hat^2) at the top, (eta, log precision) below.
+        self.estimate_heads = nn.ModuleList(nn.LazyLinear(2 * d) for d in self.latent_dims)
         self.top_down = nn.ModuleList(
             nn.Sequential(_mlp(d, width, width), nn.SiLU()) for d in self.latent_dims[1:]
         )
+
+    def _bottom_up(self, h: torch.Tensor) -> list[torch.Tensor]:
+        features = [h]
+        for block in self.bottom_up:
+            features.append(block(features[-1]))
+        return features
 
     def _posterior(
         self, group: int, state: torch.Tensor | None, feature: torch.Tensor,
         mu_p: torch.Tensor, log_var_p: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        mu_hat, log_var_hat = self.estimate_heads[group](feature).chunk(2, dim=-1)
+        first, second = self.estimate_heads[group](feature).chunk(2, dim=-1)
         if group == len(self.latent_dims) - 1:
-            return mu_hat, log_var_hat
-        return precision_weighted_merge(mu_hat, log_var_hat, mu_p, log_var_p)
+            return first, second  # mu_hat, log sigma_hat^2
+        return natural_parameter_merge(first, second, mu_p, log_var_p)
 
     def _next_state(self, group: int, state: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
         return self.top_down[group - 1](z) if group > 0 else z
@@ -500,14 +556,15 @@ class HierarchicalVAE(_TopDownVAE):
 
     Vahdat & Kautz (2020), *NVAE: A Deep Hierarchical Variational Autoencoder*; Child (2021),
     *Very Deep VAEs Generalize Autoregressive Models and Can Outperform Them on Images*. A
-    deterministic top-down state ``s`` starts from a learned vector; each group ``l`` (top
-    first) has the prior ``p(z_l | s) = N(mu_p(s), sigma_p^2(s))`` (``N(0, I)`` at the top) and
-    the posterior ``q(z_l | s, h_l)`` given relative to it (NVAE's residual normal, eq. 3):
-    ``mu_q = mu_p + delta_mu(s, h_l)``, ``log sigma_q^2 = log sigma_p^2 + delta(s, h_l)``, with
-    ``h_l`` the bottom-up feature of ``x`` at that depth. The state moves on by a residual cell,
-    ``s <- s + cell_l([s, z_l])``, and the decoder reads a linear map of the final state to
-    ``latent_dims[0]`` features (so one decoder fits both hierarchical models). The encoder's
-    features are shared by every group (one bottom-up pass).
+    deterministic top-down state ``s [N, hidden_dim]`` starts from a learned vector; each
+    group ``l`` (top first) has the prior ``p(z_l | s) = N(mu_p(s), sigma_p^2(s))`` (``N(0, I)``
+    at the top) and the posterior given relative to it (NVAE's residual normal, eq. 3):
+    ``mu_q = mu_p + delta_mu``, ``log sigma_q^2 = log sigma_p^2 + delta``, with ``(delta_mu,
+    delta)`` a linear map of ``[s, h]`` (``h`` the encoder's features, shared by every group:
+    one bottom-up pass). The state then takes the sample in (VDVAE's top-down block, fig. 3):
+    ``s <- s + W_l z_l``, ``s <- s + MLP_l(s)``, the last layer of each residual branch starting
+    at zero. The decoder reads a linear map of the final state to ``decoder_dim`` features
+    (default ``latent_dims[0]``, so one decoder fits both hierarchical models).
 
     Against instabilities (VDVAE, sec. 3.3) train with gradient clipping, e.g.
     ``fit(..., gradient_clip_val=200)``. A KL warm-up applies to every group at once
@@ -517,15 +574,19 @@ class HierarchicalVAE(_TopDownVAE):
     Parameters
     ----------
     encoder : nn.Module
-        ``x [B, ...] -> features [B, F]``.
+        ``x [B, ...] -> features [B, F]`` (the posterior heads are lazy).
     decoder : nn.Module
-        ``[N, latent_dims[0]] -> x_hat [N, ...]`` (a linear map of the final state).
+        ``[N, decoder_dim] -> x_hat [N, ...]`` (a linear map of the final state).
     latent_dims : int or sequence of int
         Group sizes, ``z_1`` (bottom) first; an int means ``num_groups`` groups of that size.
     num_groups : int
         Number of groups when ``latent_dims`` is an int (default 2).
     hidden_dim : int
         Width of the state and of every cell.
+    decoder_dim : int, optional
+        What the decoder reads: ``decoder_dim`` features, a linear map of the final state
+        (default ``latent_dims[0]``). Use at least ``sum(latent_dims)`` to keep every group's
+        information.
     likelihood : str, LikelihoodType or Likelihood
         Observation model (default ``"gaussian"``).
     objective : Objective, optional
@@ -540,6 +601,7 @@ class HierarchicalVAE(_TopDownVAE):
         *,
         num_groups: int = 2,
         hidden_dim: int = 128,
+        decoder_dim: int | None = None,
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         objective: Objective | None = None,
     ) -> None:
@@ -548,16 +610,18 @@ class HierarchicalVAE(_TopDownVAE):
             hidden_dim=hidden_dim, likelihood=likelihood, objective=objective,
         )  # fmt: skip
         width = self.hidden_dim
+        self.decoder_dim = (
+            self.latent_dims[0]
+            if decoder_dim is None
+            else check_positive_int(decoder_dim, "decoder_dim")
+        )
         self.initial_state = nn.Parameter(torch.zeros(width))
-        heads = [_mlp(2 * width, width, 2 * d) for d in self.latent_dims]
-        for head in heads:  # start at q = p (NVAE's residual normal)
-            last = head[-1]
-            if isinstance(last, nn.Linear):
-                nn.init.zeros_(last.weight)
-                nn.init.zeros_(last.bias)
-        self.posterior_heads = nn.ModuleList(heads)
-        self.cells = nn.ModuleList(_mlp(width + d, width, width) for d in self.latent_dims)
-        self.to_decoder = nn.Linear(width, self.latent_dims[0])
+        self.posterior_heads = nn.ModuleList(nn.LazyLinear(2 * d) for d in self.latent_dims)
+        self.cells = nn.ModuleList(_TopDownCell(d, width) for d in self.latent_dims)
+        self.to_decoder = nn.Linear(width, self.decoder_dim)
+
+    def _bottom_up(self, h: torch.Tensor) -> list[torch.Tensor]:
+        return [h] * len(self.latent_dims)
 
     def _top_state(self, rows: int, like: torch.Tensor) -> torch.Tensor | None:
         return self.initial_state.expand(rows, -1)
@@ -576,7 +640,7 @@ class HierarchicalVAE(_TopDownVAE):
     def _next_state(self, group: int, state: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
         if state is None:
             raise RuntimeError("HierarchicalVAE's top-down state is missing")
-        return state + self.cells[group](torch.cat([state, z], dim=-1))
+        return self.cells[group](state, z)  # type: ignore[no-any-return]
 
     def _decoder_input(self, state: torch.Tensor, z_bottom: torch.Tensor) -> torch.Tensor:
-        return self.to_decoder(state)
+        return self.to_decoder(state)  # type: ignore[no-any-return]
