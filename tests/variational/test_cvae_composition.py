@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyautoencoder import evaluation
 from pyautoencoder.distributions import available_posteriors, get_posterior
 from pyautoencoder.nets import create_model, from_pretrained, save_pretrained
 from pyautoencoder.objectives import (
@@ -115,6 +116,43 @@ def test_under_one_label_encode_decode_sample_reconstruct_and_posterior_match_th
     samples = cvae.sample(4, torch.tensor([2]))  # [1, 4, X_DIM]
     torch.manual_seed(7)
     torch.testing.assert_close(samples[0], vae.sample(4))
+
+
+def test_under_one_label_the_evaluation_of_a_cvae_is_that_of_the_vae() -> None:
+    """log p(x | y), ELBO, reconstruction error, active units and KL per dimension of a CVAE
+    from (x, y) batches equal the plain VAE's numbers on x (same seeds)."""
+    cvae, vae = _twins(0)
+    x = _data(8)
+    batches = list(zip(x.split(3), torch.zeros(8, dtype=torch.long).split(3)))
+    for estimate in (evaluation.log_likelihood_estimate, evaluation.elbo):
+        got = estimate(cvae, batches, 20, chunk_size=7, seed=1)
+        expected = estimate(vae, x.split(3), 20, chunk_size=7, seed=1)
+        torch.testing.assert_close(got.values, expected.values)
+    torch.testing.assert_close(
+        evaluation.reconstruction_error(cvae, batches).values,
+        evaluation.reconstruction_error(vae, x).values,
+    )
+    torch.testing.assert_close(
+        evaluation.active_units(cvae, batches).variances,
+        evaluation.active_units(vae, x).variances,
+    )
+    torch.testing.assert_close(
+        evaluation.kl_per_dimension(cvae, batches), evaluation.kl_per_dimension(vae, x)
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (torch.rand(4, X_DIM), r"CVAE is conditional: pass data as batches \(x, y\)"),
+        ([torch.rand(4, X_DIM)], r"every batch must be \(x, y\), got a tensor"),
+        ([(torch.rand(4, X_DIM),)], r"every batch must be \(x, y\), got 1 item\(s\)"),
+        ([(torch.rand(4, X_DIM), [0, 1, 2, 0])], r"condition y of every batch must be a tensor"),
+    ],
+)
+def test_evaluating_a_cvae_without_y_is_a_clear_error(data: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        evaluation.elbo(_model(), data)
 
 
 def test_cvae_writes_only_its_signatures_and_the_two_input_hooks() -> None:

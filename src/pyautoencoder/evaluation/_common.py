@@ -7,6 +7,10 @@ Every estimator in :mod:`pyautoencoder.evaluation` works with any model that exp
   event shape ``[D_z]`` (``rsample`` and ``log_prob``);
 * ``model.prior`` -> a ``Distribution`` with event shape ``[D_z]``;
 * ``model._decode(z [B, K, D_z]).x_hat`` -> decoder outputs ``[B, K, ...]``.
+
+A conditional model (the ``"conditional"`` capability: the CVAE) takes its condition after
+``x`` and ``z``: ``posterior(x, y)``, ``_decode(z, y)``. Its data are batches ``(x, y)``, and
+the estimators pass each batch's ``y`` on (:func:`iterate_inputs`).
 """
 
 from __future__ import annotations
@@ -60,9 +64,9 @@ def check_posterior_model(model: object, function: str) -> nn.Module:
     )
 
 
-def posterior_of(model: nn.Module, x: torch.Tensor) -> D.Distribution:
-    """``model.posterior(x)``, checked to be a distribution."""
-    posterior = model.posterior(x)  # type: ignore[operator]
+def posterior_of(model: nn.Module, x: torch.Tensor, *condition: torch.Tensor) -> D.Distribution:
+    """``model.posterior(x, *condition)``, checked to be a distribution."""
+    posterior = model.posterior(x, *condition)  # type: ignore[operator]
     if not isinstance(posterior, D.Distribution):
         raise TypeError(
             "model.posterior(x) must return a torch.distributions.Distribution, got "
@@ -118,6 +122,78 @@ def resolve_likelihood(model: nn.Module, likelihood: LikelihoodSpec | None) -> L
     return LikelihoodType.GAUSSIAN
 
 
+def condition_count(model: nn.Module) -> int:
+    """How many inputs the model's ``posterior`` and ``_decode`` take after ``x`` / ``z``:
+    1 for a conditional model (the CVAE's ``y``), else 0."""
+    return 1 if "conditional" in getattr(type(model), "capabilities", frozenset()) else 0
+
+
+def iterate_inputs(
+    model: nn.Module, data: DataSource, batch_size: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, tuple[torch.Tensor, ...]]]:
+    """Yield ``(x, condition)`` on ``device``: ``condition`` is ``()``, or ``(y,)`` for a
+    conditional model, taken from each batch ``(x, y, ...)``.
+
+    Raises ``TypeError`` when a conditional model gets a tensor or batches without ``y``.
+    """
+    extra = condition_count(model)
+    if extra == 0:
+        for x in iterate_batches(data, batch_size, device):
+            yield x, ()
+        return
+    if isinstance(data, torch.Tensor):
+        raise TypeError(
+            f"{type(model).__name__} is conditional: pass data as batches (x, y), e.g. "
+            "zip(x.split(64), y.split(64)) or a DataLoader over TensorDataset(x, y), "
+            f"got one tensor of shape {tuple(data.shape)}"
+        )
+    count = 0
+    for batch in _batches(data, check_count(batch_size, "batch_size")):
+        if not isinstance(batch, tuple | list) or len(batch) < 1 + extra:
+            got = f"{len(batch)} item(s)" if isinstance(batch, tuple | list) else "a tensor"
+            raise TypeError(
+                f"{type(model).__name__} is conditional: every batch must be (x, y), got {got}"
+            )
+        condition = batch[1 : 1 + extra]
+        if not all(isinstance(item, torch.Tensor) for item in condition):
+            kinds = ", ".join(type(item).__name__ for item in condition)
+            raise TypeError(f"the condition y of every batch must be a tensor, got {kinds}")
+        count += 1
+        yield _checked_x(batch, device), tuple(item.to(device) for item in condition)
+    if count == 0:
+        raise ValueError("data must hold at least one batch, got an empty iterable")
+
+
+def _checked_x(batch: Any, device: torch.device) -> torch.Tensor:
+    """The batch's ``x`` (the batch, or its first item) on ``device``, checked to be float."""
+    x = batch[0] if isinstance(batch, tuple | list) else batch
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"each batch of data must be a tensor or a (tensor, ...) tuple, got {type(x).__name__}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(
+            f"data must have a floating-point dtype, got {x.dtype} (convert with .float())"
+        )
+    return x.to(device)
+
+
+def _batches(data: DataSource, batch_size: int) -> Iterable[Any]:
+    """A tensor's batches of ``batch_size`` along dim 0, or the iterable itself."""
+    if isinstance(data, torch.Tensor):
+        if data.dim() == 0 or data.shape[0] == 0:
+            raise ValueError(
+                f"data must hold at least one example [N, ...], got shape {tuple(data.shape)}"
+            )
+        return data.split(batch_size)
+    if isinstance(data, Iterable):
+        return data
+    raise TypeError(
+        "data must be a tensor [N, ...] or an iterable of batches (a DataLoader), "
+        f"got {type(data).__name__}"
+    )
+
+
 def iterate_batches(
     data: DataSource, batch_size: int, device: torch.device
 ) -> Iterator[torch.Tensor]:
@@ -127,33 +203,10 @@ def iterate_batches(
     batches (the first item of tuple/list batches).
     """
     batch_size = check_count(batch_size, "batch_size")
-    if isinstance(data, torch.Tensor):
-        if data.dim() == 0 or data.shape[0] == 0:
-            raise ValueError(
-                f"data must hold at least one example [N, ...], got shape {tuple(data.shape)}"
-            )
-        batches: Iterable[Any] = data.split(batch_size)
-    elif isinstance(data, Iterable):
-        batches = data
-    else:
-        raise TypeError(
-            "data must be a tensor [N, ...] or an iterable of batches (a DataLoader), "
-            f"got {type(data).__name__}"
-        )
     count = 0
-    for batch in batches:
-        x = batch[0] if isinstance(batch, tuple | list) else batch
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                "each batch of data must be a tensor or a (tensor, ...) tuple, got "
-                f"{type(x).__name__}"
-            )
-        if not x.is_floating_point():
-            raise TypeError(
-                f"data must have a floating-point dtype, got {x.dtype} (convert with .float())"
-            )
+    for batch in _batches(data, batch_size):
         count += 1
-        yield x.to(device)
+        yield _checked_x(batch, device)
     if count == 0:
         raise ValueError("data must hold at least one batch, got an empty iterable")
 
@@ -274,9 +327,9 @@ def check_latents(z: torch.Tensor, posterior: D.Distribution, num_samples: int) 
         raise ValueError(f"latent samples must be [K, B, D_z], got {tuple(z.shape)}")
 
 
-def decode_samples(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def decode_samples(model: nn.Module, z: torch.Tensor, *condition: torch.Tensor) -> torch.Tensor:
     """Decode ``z [K, B, D_z]`` into ``x_hat [B, K, ...]`` with one ``_decode`` call."""
-    output = model._decode(z.transpose(0, 1))  # type: ignore[operator]
+    output = model._decode(z.transpose(0, 1), *condition)  # type: ignore[operator]
     x_hat = getattr(output, "x_hat", None)
     if not isinstance(x_hat, torch.Tensor):
         raise TypeError(

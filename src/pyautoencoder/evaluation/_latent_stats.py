@@ -17,7 +17,7 @@ from ._common import (
     check_posterior_model,
     decode_samples,
     evaluation_mode,
-    iterate_batches,
+    iterate_inputs,
     model_device,
     posterior_of,
     prior_of,
@@ -80,12 +80,12 @@ def reconstruction_error(
     num_dims = 0
     with evaluation_mode(model):
         observation = get_likelihood(resolve_likelihood(model, likelihood))
-        for x in iterate_batches(data, batch_size, device):
+        for x, condition in iterate_inputs(model, data, batch_size, device):
             num_dims = x[0].numel()
             if has_posterior:
                 check_posterior_model(model, "reconstruction_error")
-                z = _posterior_mean(posterior_of(model, x))  # [B, D_z]
-                x_hat = decode_samples(model, z.unsqueeze(0))  # [B, 1, ...]
+                z = _posterior_mean(posterior_of(model, x, *condition))  # [B, D_z]
+                x_hat = decode_samples(model, z.unsqueeze(0), *condition)  # [B, 1, ...]
             else:
                 x_hat = _deterministic_reconstruction(model, x)
             errors.append(-sampled_log_likelihood(x, x_hat, observation)[:, 0].double().cpu())
@@ -136,8 +136,8 @@ def active_units(
     mean = torch.zeros(0, dtype=torch.float64)
     sum_sq = torch.zeros(0, dtype=torch.float64)  # sum of squared deviations from the mean
     with evaluation_mode(model):
-        for x in iterate_batches(data, batch_size, device):
-            codes = _posterior_mean(posterior_of(model, x)).double().cpu()
+        for x, condition in iterate_inputs(model, data, batch_size, device):
+            codes = _posterior_mean(posterior_of(model, x, *condition)).double().cpu()
             n_b = codes.shape[0]
             mean_b = codes.mean(dim=0)
             sum_sq_b = (codes - mean_b).square().sum(dim=0)
@@ -187,8 +187,8 @@ def kl_per_dimension(model: nn.Module, data: DataSource, *, batch_size: int = 25
     count = 0
     with evaluation_mode(model):
         prior_base = _factor(prior_of(model), "prior")
-        for x in iterate_batches(data, batch_size, device):
-            posterior_base = _factor(posterior_of(model, x), "posterior")
+        for x, condition in iterate_inputs(model, data, batch_size, device):
+            posterior_base = _factor(posterior_of(model, x, *condition), "posterior")
             try:
                 kl = D.kl_divergence(posterior_base, prior_base)  # [B, D_z]
             except NotImplementedError as error:

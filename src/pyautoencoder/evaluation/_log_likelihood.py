@@ -25,7 +25,7 @@ from ._common import (
     decode_samples,
     draw_latents,
     evaluation_mode,
-    iterate_batches,
+    iterate_inputs,
     make_generator,
     model_device,
     posterior_of,
@@ -46,11 +46,12 @@ def _sample_chunks(
     chunk_size: int,
     likelihood: Likelihood,
     generator: torch.Generator | None,
+    condition: tuple[torch.Tensor, ...] = (),
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     r"""Yield ``(log p(x|z), log p(z), log q(z|x))`` chunk by chunk, each ``[B, C]`` float64.
 
     ``C <= chunk_size``; the chunks together hold ``num_samples`` draws ``z_k ~ q(z | x)``
-    per example.
+    per example (``q(z | x, y)`` and ``p(x | z, y)`` with a ``condition`` ``(y,)``).
     """
     rng = (
         contextlib.nullcontext()
@@ -62,7 +63,7 @@ def _sample_chunks(
             count = min(chunk_size, num_samples - start)
             z = draw_latents(posterior, count, generator)  # [C, B, D_z]
             check_latents(z, posterior, count)
-            x_hat = decode_samples(model, z)  # [B, C, ...]
+            x_hat = decode_samples(model, z, *condition)  # [B, C, ...]
             log_lik = sampled_log_likelihood(x, x_hat, likelihood)  # [B, C]
             log_prior = prior.log_prob(z).transpose(0, 1)  # [B, C]
             log_q = posterior.log_prob(z).transpose(0, 1)  # [B, C]
@@ -93,13 +94,15 @@ def _chunks(
     chunk_size: int,
     likelihood: Likelihood,
     generator: torch.Generator | None,
+    condition: tuple[torch.Tensor, ...] = (),
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """``(log p(x|z), log p(z), log q(z|x))`` chunks, from the model's own sampler if it has one."""
     if callable(getattr(model, "sample_log_terms", None)):
         return _model_chunks(model, x, num_samples, chunk_size, likelihood, generator)
-    posterior = posterior_of(model, x)
+    posterior = posterior_of(model, x, *condition)
+    prior = prior_of(model)
     return _sample_chunks(
-        model, x, posterior, prior_of(model), num_samples, chunk_size, likelihood, generator
+        model, x, posterior, prior, num_samples, chunk_size, likelihood, generator, condition
     )
 
 
@@ -143,7 +146,9 @@ def log_likelihood_estimate(
         ``[D_z]``), ``prior`` (event ``[D_z]``) and ``_decode(z [B, K, D_z]).x_hat``.
     data : torch.Tensor or iterable
         ``[N, ...]`` (split into ``batch_size`` batches) or an iterable of batches (tensors or
-        ``(x, ...)`` tuples, e.g. a ``DataLoader``).
+        ``(x, ...)`` tuples, e.g. a ``DataLoader``). A conditional model (CVAE) needs batches
+        ``(x, y)``: its bound is on ``log p(x | y)``, with ``q(z | x, y)`` and
+        ``p(x | z, y)``.
     num_samples : int
         ``K >= 1``.
     batch_size : int
@@ -178,11 +183,11 @@ def log_likelihood_estimate(
     num_dims = 0
     with evaluation_mode(model):
         observation = get_likelihood(resolve_likelihood(model, likelihood))
-        for x in iterate_batches(data, batch_size, device):
+        for x, condition in iterate_inputs(model, data, batch_size, device):
             num_dims = x[0].numel()
             lse_w = torch.full((x.shape[0],), -math.inf, dtype=torch.float64, device=device)
             lse_w2 = lse_w.clone()
-            chunks = _chunks(model, x, num_samples, chunk_size, observation, rng)
+            chunks = _chunks(model, x, num_samples, chunk_size, observation, rng, condition)
             for log_lik, log_prior, log_q in chunks:
                 log_w = log_lik + log_prior - log_q  # [B, C]
                 lse_w = torch.logaddexp(lse_w, log_w.logsumexp(dim=1))
@@ -243,18 +248,19 @@ def elbo(
     num_dims = 0
     with evaluation_mode(model):
         observation = get_likelihood(resolve_likelihood(model, likelihood))
-        for x in iterate_batches(data, batch_size, device):
+        for x, condition in iterate_inputs(model, data, batch_size, device):
             num_dims = x[0].numel()
             log_lik_sum = torch.zeros(x.shape[0], dtype=torch.float64, device=device)
             log_ratio_sum = torch.zeros_like(log_lik_sum)
-            chunks = _chunks(model, x, num_samples, chunk_size, observation, rng)
+            chunks = _chunks(model, x, num_samples, chunk_size, observation, rng, condition)
             for log_lik, log_prior, log_q in chunks:
                 log_lik_sum += log_lik.sum(dim=1)
                 log_ratio_sum += (log_q - log_prior).sum(dim=1)
             reconstruction.append((log_lik_sum / num_samples).cpu())
             kl_estimate = log_ratio_sum / num_samples
             if not callable(getattr(model, "sample_log_terms", None)):
-                kl_estimate = _kl_or_estimate(posterior_of(model, x), prior_of(model), kl_estimate)
+                posterior = posterior_of(model, x, *condition)
+                kl_estimate = _kl_or_estimate(posterior, prior_of(model), kl_estimate)
             kl.append(kl_estimate.cpu())
     recon = torch.cat(reconstruction)
     kl_values = torch.cat(kl)
