@@ -230,8 +230,9 @@ def check_trainer_state(state: Any, where: str, *, complete: bool = True) -> Non
 PRETRAINED_MODEL: dict[str, Field] = {
     "name": Field(str),
     "input_shape": Field(list[int], 1),
-    "latent_dim": Field(int, 1),
+    "latent_dim": Field(int | None, 1),  # None: latent maps (net "resnet")
     "net": Field(str, required=False),
+    "latent_channels": Field(int, 1, required=False),
     "hidden": Field(list[int] | None, 1, required=False),
     "channels": Field(list[int], 1, required=False),
     "activation": Field(str, required=False),

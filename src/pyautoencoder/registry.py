@@ -19,6 +19,9 @@ encoder must output:
 by default, ``None`` if the constructor takes none, e.g. ``AE(encoder, decoder)``), and
 ``dataset_size_arg`` the one that receives the number of training examples, for models whose
 objective needs it (beta-TCVAE's minibatch-weighted estimator); the command line fills both in.
+``latent_shape_arg`` names the keyword that takes a latent *shape* ``(C, h, w)`` instead
+(latent maps, e.g. ``VAE(..., latent_shape=(4, 16, 16))``); ``None`` for models whose latent
+is a flat code only. ``create_model(..., net="resnet")`` without ``latent_dim`` uses it.
 
 Names are lower-case with underscores; a lookup also accepts hyphens and any case
 (``"beta-tcvae"`` finds ``"beta_tcvae"``).
@@ -59,6 +62,7 @@ class ModelEntry:
     latent: LatentKind
     latent_arg: str | None
     dataset_size_arg: str | None = None
+    latent_shape_arg: str | None = None
 
 
 _T = TypeVar("_T", bound=type[nn.Module])
@@ -80,6 +84,7 @@ def register_model(
     latent: LatentKind = "features",
     latent_arg: str | None = "latent_dim",
     dataset_size_arg: str | None = None,
+    latent_shape_arg: str | None = None,
 ) -> Callable[[_T], _T]:
     """Class decorator that makes a model available by ``name`` (lower-case, underscores)."""
     key = _normalise(name)
@@ -95,6 +100,7 @@ def register_model(
             latent=latent,
             latent_arg=latent_arg,
             dataset_size_arg=dataset_size_arg,
+            latent_shape_arg=latent_shape_arg,
         )
         return cls
 

@@ -155,6 +155,13 @@ def _add_training_options(parser: argparse.ArgumentParser, *, demo: bool) -> Non
         help=f"networks ({defaults.NET})",
     )
     group.add_argument(
+        "--latent-channels",
+        type=_count(1),
+        default=None,
+        help="latent maps of this many channels instead of a flat code (--model vae, "
+        "--net resnet; the KL autoencoder of latent diffusion); --latent-dim is then unused",
+    )
+    group.add_argument(
         "--hidden",
         type=_count(1),
         nargs="+",

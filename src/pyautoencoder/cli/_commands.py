@@ -115,6 +115,7 @@ def _spec_from_args(args: argparse.Namespace, data: DataSplit) -> RunSpec:
         data=args.data,
         input_shape=list(data.train_x.shape[1:]),
         latent_dim=args.latent_dim,
+        latent_channels=getattr(args, "latent_channels", None),
         net=args.net,
         hidden=list(args.hidden),
         likelihood=args.likelihood,

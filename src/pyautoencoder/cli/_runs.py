@@ -43,6 +43,7 @@ class RunSpec:
     data: str
     input_shape: list[int]
     latent_dim: int = TRAIN_DEFAULTS["latent_dim"]
+    latent_channels: int | None = None  # latent maps of this many channels (net resnet)
     net: str = defaults.NET
     hidden: list[int] = field(default_factory=lambda: list(defaults.HIDDEN))
     likelihood: str = defaults.LIKELIHOOD
@@ -210,13 +211,19 @@ def build_model(spec: RunSpec) -> nn.Module:
     from ..nets import create_model
 
     options: dict[str, Any] = {"net": spec.net}
+    latent_dim: int | None = spec.latent_dim
+    if spec.latent_channels is not None:  # latent maps: the shape follows from the networks
+        if spec.net != "resnet":
+            raise CLIError(f"--latent-channels needs --net resnet, got --net {spec.net}")
+        latent_dim = None
+        options["latent_channels"] = spec.latent_channels
     if spec.net == "mlp":
         options["hidden"] = tuple(spec.hidden)
     else:
         options["channels"] = tuple(spec.hidden)
     try:
         return create_model(
-            spec.model, tuple(spec.input_shape), spec.latent_dim, **options, **model_kwargs
+            spec.model, tuple(spec.input_shape), latent_dim, **options, **model_kwargs
         )
     except (TypeError, ValueError) as error:
         raise CLIError(

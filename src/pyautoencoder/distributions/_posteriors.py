@@ -63,13 +63,15 @@ class EncodedPosterior(Protocol):
 def standard_normal_noise(mu: torch.Tensor, num_samples: int) -> torch.Tensor:
     """``eps ~ N(0, I)`` ``[B, S, D_z]`` from the global RNG, dtype and device of ``mu [B, D_z]``.
 
+    Latent maps ``mu [B, C, h, w]`` give ``[B, S, C, h, w]``.
+
     For ``S = 1`` the draw is ``[B, D_z]`` unsqueezed: the generator yields the same numbers
     either way, so this is the stream of the 2.x sampling layer.
     """
-    batch, latent_dim = mu.shape
     if num_samples == 1:
-        return torch.randn(batch, latent_dim, dtype=mu.dtype, device=mu.device).unsqueeze(1)
-    return torch.randn(batch, num_samples, latent_dim, dtype=mu.dtype, device=mu.device)
+        return torch.randn(mu.shape, dtype=mu.dtype, device=mu.device).unsqueeze(1)
+    # [B, S, *event]: latent maps ([B, C, h, w]) draw [B, S, C, h, w]
+    return torch.randn(mu.shape[0], num_samples, *mu.shape[1:], dtype=mu.dtype, device=mu.device)
 
 
 def diagonal_gaussian_log_density(
@@ -303,7 +305,8 @@ class DiagonalGaussianPosterior(Posterior):
     def distribution(
         self, h: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor
     ) -> D.Distribution:
-        return D.Independent(D.Normal(mu, torch.exp(0.5 * log_var)), 1)
+        # Event shape [D_z], or [C, h, w] for latent maps: every dimension after the batch.
+        return D.Independent(D.Normal(mu, torch.exp(0.5 * log_var)), mu.dim() - 1)
 
 
 @register_posterior("full")

@@ -251,12 +251,11 @@ def make_generator(
 
 
 def _normal_parts(posterior: D.Distribution) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``(loc, scale)`` of a diagonal Gaussian posterior with event shape ``[D_z]``, else None."""
-    if (
-        isinstance(posterior, D.Independent)
-        and isinstance(posterior.base_dist, D.Normal)
-        and posterior.reinterpreted_batch_ndims == 1
-    ):
+    """``(loc, scale)`` of a diagonal Gaussian posterior, else None.
+
+    Event shape ``[D_z]``, or ``[C, h, w]`` for latent maps (``Independent(Normal, 3)``).
+    """
+    if isinstance(posterior, D.Independent) and isinstance(posterior.base_dist, D.Normal):
         return posterior.base_dist.loc, posterior.base_dist.scale
     return None
 
@@ -316,14 +315,17 @@ def seeded_global_rng(generator: torch.Generator | None, device: torch.device) -
 
 
 def check_latents(z: torch.Tensor, posterior: D.Distribution, num_samples: int) -> None:
-    """Raise ``ValueError`` unless the posterior has batch shape ``[B]`` and event ``[D_z]``."""
-    if len(posterior.batch_shape) != 1 or len(posterior.event_shape) != 1:
+    """Raise ``ValueError`` unless the posterior has batch shape ``[B]`` and event ``[D_z]``.
+
+    Latent maps have event shape ``[C, h, w]`` (any event of one or more dimensions).
+    """
+    if len(posterior.batch_shape) != 1 or len(posterior.event_shape) < 1:
         raise ValueError(
             "model.posterior(x) must have batch shape [B] and event shape [D_z], got batch "
             f"shape {tuple(posterior.batch_shape)} and event shape "
             f"{tuple(posterior.event_shape)} (wrap a Normal in Independent(..., 1))"
         )
-    if z.dim() != 3 or z.shape[0] != num_samples:
+    if z.dim() != 2 + len(posterior.event_shape) or z.shape[0] != num_samples:
         raise ValueError(f"latent samples must be [K, B, D_z], got {tuple(z.shape)}")
 
 

@@ -137,7 +137,8 @@ def active_units(
     sum_sq = torch.zeros(0, dtype=torch.float64)  # sum of squared deviations from the mean
     with evaluation_mode(model):
         for x, condition in iterate_inputs(model, data, batch_size, device):
-            codes = _posterior_mean(posterior_of(model, x, *condition)).double().cpu()
+            # [B, D_z]; latent maps [B, C, h, w] count each of their C h w values as a unit
+            codes = _posterior_mean(posterior_of(model, x, *condition)).flatten(1).double().cpu()
             n_b = codes.shape[0]
             mean_b = codes.mean(dim=0)
             sum_sq_b = (codes - mean_b).square().sum(dim=0)
@@ -197,7 +198,7 @@ def kl_per_dimension(model: nn.Module, data: DataSource, *, batch_size: int = 25
                     f"prior's factors, got {type(posterior_base).__name__} and "
                     f"{type(prior_base).__name__}"
                 ) from error
-            batch_sum = kl.double().sum(dim=0).cpu()
+            batch_sum = kl.flatten(1).double().sum(dim=0).cpu()  # [D_z] (latent maps flattened)
             total = batch_sum if total is None else total + batch_sum
             count += kl.shape[0]
     if total is None:  # pragma: no cover - iterate_batches raises on empty data
@@ -206,8 +207,13 @@ def kl_per_dimension(model: nn.Module, data: DataSource, *, batch_size: int = 25
 
 
 def _factor(distribution: D.Distribution, role: str) -> D.Distribution:
-    """The per-dimension base of ``Independent(base, 1)``; ``TypeError`` otherwise."""
-    if isinstance(distribution, D.Independent) and distribution.reinterpreted_batch_ndims == 1:
+    """The per-dimension base of ``Independent(base, 1)``; ``TypeError`` otherwise.
+
+    Latent maps: ``Independent(base, 3)`` over ``[C, h, w]`` (a base with scalar events).
+    """
+    if isinstance(distribution, D.Independent) and (
+        distribution.reinterpreted_batch_ndims == 1 or distribution.base_dist.event_shape == ()
+    ):
         return distribution.base_dist
     raise TypeError(
         f"kl_per_dimension needs a {role} factorised over latent dimensions "

@@ -109,6 +109,8 @@ def dreg_surrogate(log_weights: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """
     weights = torch.softmax(log_weights, dim=1).detach()  # [B, K]
     if z.requires_grad:
-        z.register_hook(lambda grad: grad * weights.unsqueeze(-1).to(grad.dtype))
+        # [B, K, 1] for z [B, K, D_z]; [B, K, 1, 1, 1] for latent maps z [B, K, C, h, w]
+        per_sample = weights.reshape(*weights.shape, *([1] * (z.dim() - 2)))
+        z.register_hook(lambda grad: grad * per_sample.to(grad.dtype))
     surrogate = (weights * log_weights).sum(dim=1)  # [B]
     return iwae_bound(log_weights).detach() + surrogate - surrogate.detach()

@@ -17,7 +17,7 @@ from ..registry import ModelEntry, get_model_entry
 from ._common import check_shape, check_size, check_sizes, make_activation, num_features
 from ._conv import ConvDecoder, ConvEncoder
 from ._mlp import MLPDecoder, MLPEncoder
-from ._resnet import resnet_networks
+from ._resnet import resnet_map_networks, resnet_networks
 
 #: Version of the ``config.json`` layout written by ``save_pretrained``.
 FORMAT_VERSION = 1
@@ -29,13 +29,15 @@ _DEFAULT_HIDDEN = {"mlp": (512, 256), "conv": (256,), "resnet": ()}
 
 def create_model(
     name: str,
-    input_shape: Sequence[int],
-    latent_dim: int,
+    input_shape: Sequence[int] | None = None,
+    latent_dim: int | None = None,
     net: str = "mlp",
     hidden: Sequence[int] | None = None,
     channels: Sequence[int] = (32, 64),
     activation: str = "relu",
     latent_channels: int = 4,
+    *,
+    image_size: int | None = None,
     **model_kwargs: Any,
 ) -> nn.Module:
     """Build and :meth:`~pyautoencoder._base.BaseAutoencoder.build` a registered model.
@@ -64,15 +66,25 @@ def create_model(
     ``config.json`` for :func:`~pyautoencoder.pretrained.save_pretrained`); it is ``None``
     when a ``model_kwargs`` value cannot be written as JSON (e.g. a prior object).
 
+    Latent maps: with ``net="resnet"`` and no ``latent_dim``, a model that takes a latent
+    shape (its registry entry's ``latent_shape_arg``: the ``VAE``) gets latent maps
+    ``(latent_channels, H / f, W / f)``, ``f = 2^(len(channels) - 1)``, as the KL autoencoder
+    of latent diffusion: the encoder's ``2 * latent_channels`` maps go to the model's ``1 x 1``
+    posterior heads and the decoder starts from the maps, with no linear layer (see
+    :class:`~pyautoencoder.variational.VAE`). For example
+    ``create_model("vae", net="resnet", image_size=128, channels=(64, 128, 256),
+    latent_channels=4)`` has posteriors ``[B, 4, 32, 32]``.
+
     Parameters
     ----------
     name : str
         Registered model name (``pyautoencoder.registry.list_models()``), case-insensitive.
     input_shape : sequence of int
         Shape of one example without the batch dimension: any shape for ``"mlp"``,
-        ``(C, H, W)`` for ``"conv"``.
-    latent_dim : int
-        ``D_z`` (the code size for ``"code"`` models).
+        ``(C, H, W)`` for ``"conv"`` and ``"resnet"``. Required unless ``image_size`` is given.
+    latent_dim : int, optional
+        ``D_z`` (the code size for ``"code"`` models). Required, except for latent maps
+        (above).
     net : {"mlp", "conv", "resnet"}
         :class:`MLPEncoder`/:class:`MLPDecoder`, :class:`ConvEncoder`/:class:`ConvDecoder`, or
         :class:`ResNetEncoder`/:class:`ResNetDecoder` around a flat latent: the encoder's
@@ -91,6 +103,9 @@ def create_model(
         Activation name of every hidden layer.
     latent_channels : int
         Channels of the encoder's output maps (``"resnet"`` only).
+    image_size : int, optional
+        Shorthand for ``input_shape=(3, image_size, image_size)`` (RGB images), keyword only;
+        not together with ``input_shape``. The config records ``input_shape``.
     **model_kwargs
         Further constructor arguments of the model (``likelihood="bernoulli"``, ``beta=4``).
 
@@ -100,35 +115,35 @@ def create_model(
         The built model (lazy layers materialised), in training mode.
     """
     entry = get_model_entry(name)
-    shape = check_shape(input_shape, "input_shape")
-    latent_dim = check_size(latent_dim, "latent_dim")
+    shape = check_shape(_input_shape(input_shape, image_size), "input_shape")
     if net not in _DEFAULT_HIDDEN:
         raise ValueError(f"net must be 'mlp', 'conv' or 'resnet', got {net!r}")
+    latent_maps = latent_dim is None
+    if latent_maps:
+        _check_latent_maps(entry, net)
+    else:
+        latent_dim = check_size(latent_dim, "latent_dim")
     widths = check_sizes(
         _DEFAULT_HIDDEN[net] if hidden is None else hidden, "hidden", allow_empty=True
     )
     conv_channels = check_sizes(channels, "channels", allow_empty=False)
     make_activation(activation)
     latent_channels = check_size(latent_channels, "latent_channels")
-    kwargs = dict(model_kwargs)
-    if entry.latent_arg is not None:
-        if entry.latent_arg in kwargs:
-            raise ValueError(
-                f"pass the latent size as latent_dim, not as {entry.latent_arg}= in model_kwargs"
-            )
-        kwargs[entry.latent_arg] = latent_dim
-    if entry.latent == "dictionary":  # no networks: the model owns its linear maps
-        model = entry.cls(input_dim=num_features(shape), **kwargs)
+    if latent_maps:
+        model = _map_latent_model(entry, shape, conv_channels, latent_channels, model_kwargs)
     else:
-        if net == "resnet":
-            encoder, decoder = resnet_networks(
-                entry.name, shape, latent_dim, conv_channels, latent_channels, entry.latent
-            )
-        else:
-            encoder, decoder = _networks(
-                entry, shape, latent_dim, net, widths, conv_channels, activation, model_kwargs
-            )
-        model = entry.cls(encoder, decoder, **kwargs)
+        assert latent_dim is not None  # checked above: only latent maps go without it
+        model = _flat_latent_model(
+            entry,
+            shape,
+            latent_dim,
+            net,
+            widths,
+            conv_channels,
+            activation,
+            latent_channels,
+            model_kwargs,
+        )
     build = getattr(model, "build", None)
     if callable(build):
         build(torch.zeros(2, *shape))
@@ -148,6 +163,82 @@ def create_model(
     # A plain attribute (nn.Module.__setattr__ stores it in __dict__, not as state).
     object.__setattr__(model, "pretrained_config", config)
     return model
+
+
+def _input_shape(input_shape: Sequence[int] | None, image_size: int | None) -> Sequence[int]:
+    """``input_shape``, or ``(3, image_size, image_size)``; exactly one of them."""
+    if image_size is None:
+        if input_shape is None:
+            raise ValueError("create_model needs input_shape (e.g. (3, 64, 64)) or image_size")
+        return input_shape
+    if input_shape is not None:
+        raise ValueError(
+            f"give input_shape or image_size, not both; got input_shape={tuple(input_shape)} "
+            f"and image_size={image_size!r}"
+        )
+    size = check_size(image_size, "image_size")
+    return (3, size, size)
+
+
+def _check_latent_maps(entry: ModelEntry, net: str) -> None:
+    """Raise ``ValueError`` unless ``entry`` with ``net`` can have latent maps (no latent_dim)."""
+    if net != "resnet" or entry.latent_shape_arg is None:
+        maps = "; latent maps (no latent_dim) need net='resnet'"
+        if entry.latent_shape_arg is None:
+            maps = f"; {entry.name!r} has a flat latent only (latent maps: 'vae', net='resnet')"
+        raise ValueError(f"latent_dim is required for model {entry.name!r} with net={net!r}{maps}")
+
+
+def _map_latent_model(
+    entry: ModelEntry,
+    shape: tuple[int, ...],
+    channels: tuple[int, ...],
+    latent_channels: int,
+    model_kwargs: dict[str, Any],
+) -> nn.Module:
+    """``entry.cls`` on ResNet networks with latent maps ``(latent_channels, H / f, W / f)``."""
+    argument = str(entry.latent_shape_arg)
+    if argument in model_kwargs or (entry.latent_arg or "") in model_kwargs:
+        raise ValueError(
+            f"latent maps take their shape from input_shape, channels and latent_channels; do "
+            f"not pass {argument}= or {entry.latent_arg}= in model_kwargs"
+        )
+    encoder, decoder, latent_shape = resnet_map_networks(
+        entry.name, shape, channels, latent_channels
+    )
+    return entry.cls(encoder, decoder, **{argument: latent_shape}, **model_kwargs)
+
+
+def _flat_latent_model(
+    entry: ModelEntry,
+    shape: tuple[int, ...],
+    latent_dim: int,
+    net: str,
+    widths: tuple[int, ...],
+    channels: tuple[int, ...],
+    activation: str,
+    latent_channels: int,
+    model_kwargs: dict[str, Any],
+) -> nn.Module:
+    """``entry.cls`` with a flat latent of ``latent_dim`` on the networks ``net`` names."""
+    kwargs = dict(model_kwargs)
+    if entry.latent_arg is not None:
+        if entry.latent_arg in kwargs:
+            raise ValueError(
+                f"pass the latent size as latent_dim, not as {entry.latent_arg}= in model_kwargs"
+            )
+        kwargs[entry.latent_arg] = latent_dim
+    if entry.latent == "dictionary":  # no networks: the model owns its linear maps
+        return entry.cls(input_dim=num_features(shape), **kwargs)
+    if net == "resnet":
+        encoder, decoder = resnet_networks(
+            entry.name, shape, latent_dim, channels, latent_channels, entry.latent
+        )
+    else:
+        encoder, decoder = _networks(
+            entry, shape, latent_dim, net, widths, channels, activation, model_kwargs
+        )
+    return entry.cls(encoder, decoder, **kwargs)
 
 
 def make_config(model_spec: dict[str, Any] | None) -> dict[str, Any]:

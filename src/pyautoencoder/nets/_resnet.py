@@ -233,6 +233,35 @@ class ResNetDecoder(ConfigMixin, nn.Module):
         return self.layers(z)
 
 
+def _resnet_layout(name: str, shape: tuple[int, ...], channels: tuple[int, ...]) -> tuple[int, int]:
+    """``(f, groups)``: the down-sampling factor and GroupNorm groups, with the shape checked."""
+    if len(shape) != 3:
+        raise ValueError(f"net='resnet' needs input_shape (C, H, W), got {shape}")
+    factor = 2 ** (len(channels) - 1)
+    if shape[1] % factor or shape[2] % factor:
+        raise ValueError(
+            f"net='resnet' with {len(channels)} stages needs H and W divisible by {factor}, "
+            f"got input_shape {shape} for model {name!r}"
+        )
+    return factor, math.gcd(32, *channels)
+
+
+def resnet_map_networks(
+    name: str, shape: tuple[int, ...], channels: tuple[int, ...], latent_channels: int
+) -> tuple[nn.Module, nn.Module, tuple[int, int, int]]:
+    """``create_model(net="resnet")``'s networks around latent maps (no flattening).
+
+    Encoder: ``ResNetEncoder`` with ``2 * latent_channels`` output maps (the model's ``1 x 1``
+    heads read means and log-variances from them, as in latent diffusion's KL autoencoder);
+    decoder: ``ResNetDecoder`` from ``latent_channels`` maps. Returns them with the latent
+    shape ``(latent_channels, H / f, W / f)``.
+    """
+    factor, groups = _resnet_layout(name, shape, channels)
+    encoder = ResNetEncoder(shape[0], channels, 2 * latent_channels, norm_groups=groups)
+    decoder = ResNetDecoder(latent_channels, channels, shape[0], norm_groups=groups)
+    return encoder, decoder, (latent_channels, shape[1] // factor, shape[2] // factor)
+
+
 def resnet_networks(
     name: str,
     shape: tuple[int, ...],
@@ -247,15 +276,7 @@ def resnet_networks(
     ``Linear`` to ``latent_dim`` for ``latent="code"`` models. Decoder: ``Linear(latent_dim ->
     latent_channels * h * w) -> Unflatten -> ResNetDecoder``.
     """
-    if len(shape) != 3:
-        raise ValueError(f"net='resnet' needs input_shape (C, H, W), got {shape}")
-    factor = 2 ** (len(channels) - 1)
-    if shape[1] % factor or shape[2] % factor:
-        raise ValueError(
-            f"net='resnet' with {len(channels)} stages needs H and W divisible by {factor}, "
-            f"got input_shape {shape} for model {name!r}"
-        )
-    groups = math.gcd(32, *channels)
+    factor, groups = _resnet_layout(name, shape, channels)
     maps = (latent_channels, shape[1] // factor, shape[2] // factor)
     flat = maps[0] * maps[1] * maps[2]
     encoder_layers: list[nn.Module] = [

@@ -7,6 +7,7 @@ protocol (:class:`VariationalModel`) and never knows which bound it is trained o
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from abc import abstractmethod
 from collections.abc import Mapping
@@ -243,3 +244,18 @@ def require_diagonal_posterior(model: object, name: str) -> None:
             f"{name} needs a diagonal Gaussian posterior (it uses mu and log_var of q(z | x)), "
             f"got {type(posterior).__name__}"
         )
+
+
+def flat_latents(output: Any) -> Any:
+    """``output`` with ``z [B, S, D_z]`` and ``mu, log_var [B, D_z]``: latent maps flattened.
+
+    A VAE with latent maps (``latent_shape = (C, h, w)``) returns ``z [B, S, C, h, w]`` and
+    ``mu, log_var [B, C, h, w]``; its posterior factorises over every value, so objectives that
+    read the codes themselves (total correlation, DIP, MMD) see the ``D_z = C h w`` values of a
+    flat code. Flat outputs are returned as they are (no op).
+    """
+    if output.z.dim() <= 3:  # [B, S, D_z]
+        return output
+    return dataclasses.replace(
+        output, z=output.z.flatten(2), mu=output.mu.flatten(1), log_var=output.log_var.flatten(1)
+    )

@@ -14,6 +14,7 @@ from ._base import (
     VariationalModel,
     Weight,
     check_nonnegative,
+    flat_latents,
     register_objective,
     require_diagonal_posterior,
 )
@@ -78,7 +79,8 @@ class DIPPenalty(Objective):
             raise ValueError(
                 f"DIP-VAE estimates a covariance over the batch and needs B >= 2, got {x.shape[0]}"
             )
-        cov = dip_covariance(output.mu, output.log_var, self.kind)
+        codes = flat_latents(output)  # mu, log_var [B, D_z]
+        cov = dip_covariance(codes.mu, codes.log_var, self.kind)
         penalty, off_diagonal, diagonal = dip_penalty(cov, self.lambda_od, self.lambda_d)
         return LossResult(
             objective=penalty,

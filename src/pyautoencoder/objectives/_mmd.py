@@ -14,6 +14,7 @@ from ._base import (
     VariationalModel,
     Weight,
     check_nonnegative,
+    flat_latents,
     register_objective,
 )
 
@@ -73,7 +74,8 @@ class MMDPenalty(Objective):
 
 def aggregate_mmd(model: VariationalModel, output: Any, kernel: Kernel) -> torch.Tensor:
     """Unbiased ``MMD^2`` between the ``B * S`` posterior samples and as many prior draws."""
-    codes = output.z.reshape(-1, output.z.shape[-1])  # [B * S, D_z], samples of q(z)
+    z = flat_latents(output).z  # [B, S, D_z]
+    codes = z.reshape(-1, z.shape[-1])  # [B * S, D_z], samples of q(z)
     if codes.shape[0] < 2:
         raise ValueError(
             "the MMD between q(z) and p(z) needs at least 2 latent samples (B * S >= 2), got "

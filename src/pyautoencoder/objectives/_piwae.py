@@ -83,7 +83,7 @@ def _generative_log_weights(
     z = output.z.detach()
     x_hat = model._decode(z).x_hat
     log_lik = model.reconstruction_log_prob(x, dataclasses.replace(output, x_hat=x_hat), likelihood)
-    log_prior = model.latent_prior.log_prob(z)  # [B, S]
+    log_prior = model.latent_prior.log_prob(z.flatten(2))  # [B, S] (latent maps flattened)
     log_q = model.posterior_log_prob(output).detach()  # [B, S]
     weight = check_weight(beta, "beta")
     if isinstance(weight, float) and weight == 1.0:

@@ -15,6 +15,7 @@ from ._base import (
     VariationalModel,
     Weight,
     check_nonnegative,
+    flat_latents,
     register_objective,
     require_diagonal_posterior,
     scaled,
@@ -95,11 +96,12 @@ class TotalCorrelation(Objective):
         dataset_size = batch if self.dataset_size is None else self.dataset_size
         if dataset_size < batch:
             raise ValueError(f"dataset_size must be >= the batch size {batch}, got {dataset_size}")
+        codes = flat_latents(output)  # [B, S, D_z], mu and log_var [B, D_z]
         terms = tc_decomposition(
-            output.z,
-            output.mu,
-            output.log_var,
-            model.latent_prior.log_prob(output.z),
+            codes.z,
+            codes.mu,
+            codes.log_var,
+            model.latent_prior.log_prob(codes.z),
             dataset_size,
             self.sampling,
         )

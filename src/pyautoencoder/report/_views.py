@@ -112,11 +112,14 @@ def class_samples(model: nn.Module, per_class: int) -> torch.Tensor:
 
 @torch.no_grad()
 def latent_means(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-    """``[B, D]``: the posterior mean ``E_q[z | x]``, or the code of a deterministic model."""
+    """``[B, D]``: the posterior mean ``E_q[z | x]``, or the code of a deterministic model.
+
+    Latent maps ``[B, C, h, w]`` are flattened to their ``D = C h w`` values.
+    """
     declared = capabilities(model)
     condition = _condition(model, y)
     if "posterior" in declared:
-        return model.posterior(x, *condition).mean  # type: ignore[operator]
+        return model.posterior(x, *condition).mean.flatten(1)  # type: ignore[operator]
     if "code" in declared:
         return model.encode(x, *condition).z.reshape(x.shape[0], -1)  # type: ignore[operator]
     raise ViewNotAvailableError(f"{type(model).__name__} has no continuous latent code")
@@ -124,11 +127,16 @@ def latent_means(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = Non
 
 @torch.no_grad()
 def decode_codes(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-    """Decode ``z [N, D]``: models with a posterior take ``[N, 1, D]`` (a sample dimension)."""
+    """Decode ``z [N, D]``: models with a posterior take ``[N, 1, D]`` (a sample dimension).
+
+    A VAE with latent maps (``latent_shape = (C, h, w)``) gets ``[N, 1, C, h, w]``.
+    """
     declared = capabilities(model)
     condition = _condition(model, y)
     if "posterior" in declared:
-        return model.decode(z.unsqueeze(1), *condition).x_hat[:, 0]  # type: ignore[operator]
+        shape = tuple(getattr(model, "latent_shape", z.shape[1:]))
+        z = z.reshape(z.shape[0], 1, *shape)
+        return model.decode(z, *condition).x_hat[:, 0]  # type: ignore[operator]
     if "code" in declared:
         return model.decode(z, *condition).x_hat  # type: ignore[operator]
     raise ViewNotAvailableError(f"{type(model).__name__} has no continuous latent code")

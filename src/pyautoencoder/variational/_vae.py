@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -18,7 +19,7 @@ from ._outputs import VAEDecodeOutput, VAEEncodeOutput, VAEOutput
 from ._vae_base import OBJECTIVE_SAMPLES, VAEBase
 
 
-@register_model("vae", latent="features")
+@register_model("vae", latent="features", latent_shape_arg="latent_shape")
 class VAE(VAEBase):
     r"""Variational autoencoder with a diagonal Gaussian posterior and a ``N(0, I)`` prior.
 
@@ -52,14 +53,28 @@ class VAE(VAEBase):
     ``log_likelihood`` (sample- and batch-mean reconstruction term), ``kl_divergence``
     (batch-mean KL), ``elbo_unweighted`` (the true ELBO, ``log_likelihood - kl_divergence``).
 
+    Latent maps (the KL-regularised autoencoder of latent diffusion, Rombach et al. 2022,
+    "KL-f8"): with ``latent_shape = (C, h, w)`` instead of ``latent_dim`` the encoder returns
+    feature maps ``[B, F, h, w]``, a :class:`~pyautoencoder.variational.stochastic_layers.
+    SpatialGaussian` (``1 x 1`` convolutions) gives ``mu, log_var [B, C, h, w]``, samples are
+    ``z [B, S, C, h, w]`` and the decoder takes ``[N, C, h, w]``. The posterior factorises
+    over channels and positions, so as a density it is the diagonal Gaussian over the
+    ``D_z = C h w`` values (``latent_dim`` is that number): the KL (``kl_per_dim`` is
+    ``[B, D_z]``), the priors (event ``[D_z]``; :attr:`prior` has event shape ``[C, h, w]``),
+    free bits and every objective work on that flat view. Only the diagonal posterior applies.
+
     Parameters
     ----------
     encoder : nn.Module
-        Maps ``x [B, ...]`` to flat features ``[B, F]`` (end it with ``nn.Flatten()``).
+        Maps ``x [B, ...]`` to flat features ``[B, F]`` (end it with ``nn.Flatten()``), or to
+        feature maps ``[B, F, h, w]`` for latent maps.
     decoder : nn.Module
-        Maps ``z [N, D_z]`` to ``[N, ...]``.
-    latent_dim : int
-        ``D_z``.
+        Maps ``z [N, D_z]`` (latent maps: ``[N, C, h, w]``) to ``[N, ...]``.
+    latent_dim : int, optional
+        ``D_z``, the size of a flat code. Give this or ``latent_shape``.
+    latent_shape : sequence of int, optional
+        ``(C, h, w)`` (also ``(C, L)`` or ``(C, d, h, w)``): latent maps of ``C`` channels,
+        keyword only. ``latent_dim`` is then ``C h w``.
     prior : str or Prior, optional
         ``p(z)``: ``None`` (``N(0, I)``, the 2.x prior), a registered name
         (``"standard_normal"``, ``"diagonal_gaussian"``, ``"mixture_of_gaussians"``,
@@ -93,8 +108,9 @@ class VAE(VAEBase):
         self,
         encoder: nn.Module,
         decoder: nn.Module,
-        latent_dim: int,
+        latent_dim: int | None = None,
         *,
+        latent_shape: Sequence[int] | None = None,
         prior: str | Prior | None = None,
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         free_bits: float | None = None,
@@ -106,6 +122,7 @@ class VAE(VAEBase):
             encoder,
             decoder,
             latent_dim,
+            latent_shape=latent_shape,
             prior=prior,
             likelihood=likelihood,
             free_bits=free_bits,
@@ -116,11 +133,16 @@ class VAE(VAEBase):
         self.latent_prior.attach(self._posterior_params)  # a VampPrior encodes pseudo-inputs
 
     def _posterior_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mu, log_var)``, each ``[B, D_z]``, of ``q(z | x)``."""
-        return self._posterior_params_given(x, None)
+        """``(mu, log_var)``, each ``[B, D_z]`` (latent maps flattened), of ``q(z | x)``."""
+        mu, log_var = self._posterior_params_given(x, None)
+        if self._latent_maps:
+            return mu.flatten(1), log_var.flatten(1)
+        return mu, log_var
 
     def posterior(self, x: torch.Tensor) -> D.Distribution:
         """``q(z | x)`` as a distribution: batch shape ``[B]``, event shape ``[D_z]``.
+
+        For latent maps the event shape is ``latent_shape`` (``[C, h, w]``).
 
         Runs with the active grad mode (use it inside ``torch.no_grad()`` for inference).
         """
@@ -134,7 +156,8 @@ class VAE(VAEBase):
         """
         with torch.no_grad():
             z = self.latent_prior.sample(num_samples)  # [N, D_z]
-            return self._decode(z.unsqueeze(1)).x_hat.squeeze(1)
+            z = z.reshape(num_samples, 1, *self.latent_shape)  # [N, 1, D_z] or [N, 1, C, h, w]
+            return self._decode(z).x_hat.squeeze(1)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Decoder output ``[B, ...]`` at the posterior mean of each input (no grad)."""
@@ -150,7 +173,7 @@ class VAE(VAEBase):
         return self._encode_given(x, None, S, sample)
 
     def _decode(self, z: torch.Tensor) -> VAEDecodeOutput:
-        """Decode ``z [B, S, D_z]`` in one decoder call into ``x_hat [B, S, ...]``."""
+        """Decode ``z [B, S, D_z]`` (``[B, S, C, h, w]``) in one call into ``x_hat [B, S, ...]``."""
         return self._decode_given(z, None)
 
     def forward(

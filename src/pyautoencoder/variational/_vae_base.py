@@ -12,6 +12,8 @@ for the CVAE.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -32,7 +34,7 @@ from ..distributions._posteriors import Posterior, get_posterior
 from ..distributions._priors import Prior, get_prior
 from ..loss._result import LossResult
 from ..loss._sampled import check_sampled_reconstruction, sampled_log_likelihood
-from ..objectives._base import Objective
+from ..objectives._base import Objective, flat_latents
 from ..objectives._elbo import ELBO, free_bits_kl
 from . import stochastic_layers
 from ._outputs import (
@@ -67,6 +69,19 @@ def check_posterior_params(
         )
 
 
+def check_posterior_maps(
+    mu: torch.Tensor, log_var: torch.Tensor, batch: int, latent_shape: tuple[int, ...]
+) -> None:
+    """Raise ``ValueError`` unless ``mu`` and ``log_var`` are both ``[B, *latent_shape]``."""
+    expected = (batch, *latent_shape)
+    if tuple(mu.shape) != expected or tuple(log_var.shape) != expected:
+        raise ValueError(
+            f"mu and log_var must have shape [B, *latent_shape] = "
+            f"[{', '.join(map(str, expected))}], got mu {tuple(mu.shape)} and log_var "
+            f"{tuple(log_var.shape)}"
+        )
+
+
 class VAEBase(BaseAutoencoder):
     """Networks, posterior, prior, likelihood and objective of the VAE family.
 
@@ -84,8 +99,9 @@ class VAEBase(BaseAutoencoder):
         self,
         encoder: nn.Module,
         decoder: nn.Module,
-        latent_dim: int,
+        latent_dim: int | None = None,
         *,
+        latent_shape: Sequence[int] | None = None,
         prior: str | Prior | None = None,
         likelihood: LikelihoodType | str | Likelihood = LikelihoodType.GAUSSIAN,
         free_bits: float | None = None,
@@ -98,9 +114,25 @@ class VAEBase(BaseAutoencoder):
         check_module(decoder, "decoder")
         self.encoder = encoder
         self.decoder = decoder
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.sampling_layer = stochastic_layers.FullyFactorizedGaussian(self.latent_dim)
+        #: ``(D_z,)`` for a flat code, ``(C, h, w)`` for latent maps.
+        self.latent_shape: tuple[int, ...] = _resolve_latent_shape(latent_dim, latent_shape)
+        self.latent_dim = math.prod(self.latent_shape)
+        # A Python flag resolved once: the flat path (2.x) runs exactly the ops it ran before.
+        self._latent_maps = len(self.latent_shape) > 1
+        self.sampling_layer: (
+            stochastic_layers.FullyFactorizedGaussian | stochastic_layers.SpatialGaussian
+        )
+        if self._latent_maps:
+            self.sampling_layer = stochastic_layers.SpatialGaussian(self.latent_shape)
+        else:
+            self.sampling_layer = stochastic_layers.FullyFactorizedGaussian(self.latent_dim)
         self.latent_posterior = get_posterior(posterior, self.latent_dim)
+        if self._latent_maps and not self.latent_posterior.is_diagonal_gaussian:
+            raise ValueError(
+                f"latent maps (latent_shape={self.latent_shape}) take the diagonal Gaussian "
+                f"posterior only, got posterior {self.latent_posterior.spec()!r}; use a flat "
+                "latent_dim for full-covariance or flow posteriors"
+            )
         # The default prior and likelihoods hold no state: state_dicts stay those of 2.x.
         self.latent_prior = get_prior(prior, self.latent_dim)
         self.likelihood = get_likelihood(likelihood)
@@ -134,8 +166,25 @@ class VAEBase(BaseAutoencoder):
 
     @property
     def prior(self) -> D.Distribution:
-        """The prior ``p(z)`` (``N(0, I)`` by default) as a distribution, event shape ``[D_z]``."""
-        return self.latent_prior.distribution()
+        """The prior ``p(z)`` (``N(0, I)`` by default) as a distribution, event shape ``[D_z]``.
+
+        For latent maps the event shape is ``latent_shape`` (``[C, h, w]``): the prior over the
+        ``D_z`` flat values, reshaped (a diagonal Gaussian stays one, other priors go through
+        ``ReshapeTransform``, no change of density).
+        """
+        distribution = self.latent_prior.distribution()
+        if not self._latent_maps:
+            return distribution
+        if isinstance(distribution, D.Independent) and isinstance(distribution.base_dist, D.Normal):
+            # A diagonal Gaussian stays one, so that its closed-form KL is still registered.
+            base = distribution.base_dist
+            loc = base.loc.expand(self.latent_dim).reshape(self.latent_shape)
+            scale = base.scale.expand(self.latent_dim).reshape(self.latent_shape)
+            return D.Independent(D.Normal(loc, scale), len(self.latent_shape))
+        reshape = D.transforms.ReshapeTransform(
+            torch.Size((self.latent_dim,)), torch.Size(self.latent_shape)
+        )
+        return D.TransformedDistribution(distribution, [reshape])
 
     # -- how the networks see the condition (the unconditional model: they do not) --------
 
@@ -144,9 +193,12 @@ class VAEBase(BaseAutoencoder):
         return x
 
     def _decoder_input(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-        """What the decoder receives for ``z [B, S, D_z]``: ``z.reshape(B * S, D_z)``."""
-        batch, num_samples, latent_dim = z.shape
-        return z.reshape(batch * num_samples, latent_dim)
+        """What the decoder receives for ``z [B, S, D_z]``: ``z.reshape(B * S, D_z)``.
+
+        Latent maps ``z [B, S, C, h, w]``: ``[B * S, C, h, w]``.
+        """
+        batch, num_samples = z.shape[0], z.shape[1]
+        return z.reshape(batch * num_samples, *self.latent_shape)
 
     # -- the paths, written once ------------------------------------------------------------
 
@@ -157,7 +209,11 @@ class VAEBase(BaseAutoencoder):
         return self.sampling_layer.get_params(self.encoder(self._encoder_input(x, condition)))
 
     def _posterior_given(self, x: torch.Tensor, condition: torch.Tensor | None) -> D.Distribution:
-        """``q(z | x[, y])``: batch shape ``[B]``, event shape ``[D_z]`` (active grad mode)."""
+        """``q(z | x[, y])``: batch shape ``[B]``, event shape ``[D_z]`` (active grad mode).
+
+        For latent maps the event shape is ``latent_shape`` (``Independent(Normal)`` over
+        ``[C, h, w]``).
+        """
         features = self.encoder(self._encoder_input(x, condition))  # [B, F]
         mu, log_var = self.sampling_layer.get_params(features)
         return self.latent_posterior.distribution(features, mu, log_var)
@@ -197,7 +253,16 @@ class VAEBase(BaseAutoencoder):
         return VAEOutput(x_hat=x_hat, z=enc.z, mu=enc.mu, log_var=enc.log_var)
 
     def _check_latent_shape(self, z: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``z`` is ``[B, S, latent_dim]``."""
+        """Raise ``ValueError`` unless ``z`` is ``[B, S, latent_dim]`` (``[B, S, C, h, w]``)."""
+        if self._latent_maps:
+            if z.dim() != 2 + len(self.latent_shape) or tuple(z.shape[2:]) != self.latent_shape:
+                shape = ", ".join(map(str, self.latent_shape))
+                raise ValueError(
+                    f"z must have shape [B, S, *latent_shape] = [B, S, {shape}], got "
+                    f"{tuple(z.shape)}; for one latent per input of shape [B, {shape}] use "
+                    "z.unsqueeze(1)"
+                )
+            return
         if z.dim() != 3 or z.shape[-1] != self.latent_dim:
             raise ValueError(
                 f"z must have shape [B, S, D_z] with D_z = {self.latent_dim}, got "
@@ -212,7 +277,10 @@ class VAEBase(BaseAutoencoder):
 
         The closed form registered for the (posterior, prior) pair, or the Monte Carlo
         estimate at ``output.z`` (:func:`~pyautoencoder.distributions.posterior_kl_per_dim`).
+        Latent maps give ``[B, D_z]`` over the flattened ``C h w`` values.
         """
+        if self._latent_maps:
+            output = flat_latents(output)
         posterior, prior = self.latent_posterior, self.latent_prior
         posterior_type, prior_type, closed_form = self._kl_pair
         if type(posterior) is not posterior_type or type(prior) is not prior_type:
@@ -227,11 +295,14 @@ class VAEBase(BaseAutoencoder):
         ``detach_params=True`` stops gradients through the posterior's parameters only (DReG);
         flows raise ``ValueError`` (their density is known only at their own samples).
         """
+        if self._latent_maps:
+            output = flat_latents(output)
         return self.latent_posterior.log_prob(output, detach_params)
 
     def prior_log_prob(self, output: VAEOutput) -> torch.Tensor:
         """``log p(z_s)`` ``[B, S]`` at ``output.z`` under :attr:`latent_prior`."""
-        return self.latent_prior.log_prob(output.z)
+        z = output.z.flatten(2) if self._latent_maps else output.z  # [B, S, D_z]
+        return self.latent_prior.log_prob(z)
 
     def free_bits_kl(self, kl_per_dim: torch.Tensor) -> torch.Tensor | None:
         """The thresholded KL term ``sum_d max(lambda, mean_b KL_bd)`` (scalar), or ``None``."""
@@ -272,7 +343,10 @@ class VAEBase(BaseAutoencoder):
         """
         spec = self.likelihood if likelihood is None else likelihood
         check_sampled_reconstruction(x, output.x_hat, spec)  # before an unknown name is reported
-        check_posterior_params(output.mu, output.log_var, x.shape[0], self.latent_dim)
+        if self._latent_maps:
+            check_posterior_maps(output.mu, output.log_var, x.shape[0], self.latent_shape)
+        else:
+            check_posterior_params(output.mu, output.log_var, x.shape[0], self.latent_dim)
         check_all_finite(mu=output.mu, log_var=output.log_var)
         model = self.resolve_likelihood(likelihood)
         return sampled_log_likelihood(x, output.x_hat, model)  # [B, S]
@@ -313,3 +387,29 @@ def _resolve_objective(
             "add it to a bound, e.g. objective=ELBO() + " + type(objective).__name__ + "(...)"
         )
     return objective
+
+
+def _resolve_latent_shape(
+    latent_dim: int | None, latent_shape: Sequence[int] | None
+) -> tuple[int, ...]:
+    """``(D_z,)`` from ``latent_dim``, or ``latent_shape`` checked; exactly one must be given."""
+    if (latent_dim is None) == (latent_shape is None):
+        raise ValueError(
+            "give the latent as latent_dim (an int D_z, a flat code) or as latent_shape "
+            f"((C, h, w), latent maps), exactly one of them; got latent_dim={latent_dim!r} and "
+            f"latent_shape={latent_shape!r}"
+        )
+    if latent_shape is None:
+        return (check_positive_int(latent_dim, "latent_dim"),)
+    if isinstance(latent_shape, str | bytes) or not isinstance(latent_shape, Sequence):
+        raise TypeError(
+            f"latent_shape must be a sequence of ints such as (4, 16, 16), got "
+            f"{type(latent_shape).__name__} {latent_shape!r}"
+        )
+    shape = tuple(check_positive_int(size, "latent_shape") for size in latent_shape)
+    if not 1 <= len(shape) <= 4:
+        raise ValueError(
+            "latent_shape must be (C, L), (C, h, w) or (C, d, h, w) (channels first), got "
+            f"{tuple(latent_shape)}; for a flat code pass latent_dim"
+        )
+    return shape
