@@ -186,9 +186,32 @@ def enter_scope(enabled: bool | None, batch: bool = True) -> ValueCheckScope | N
     """
     if torch.compiler.is_compiling():
         return None
+    if enabled is False:  # checks off: nothing is recorded, only the switch is set
+        return _SwitchedOffScope(_LOCAL.scope)
     scope = ValueCheckScope(enabled, batch)
     scope.__enter__()
     return scope
+
+
+class _SwitchedOffScope(ValueCheckScope):
+    """A scope with value checks off: records nothing, so it only swaps the thread's scope.
+
+    What :func:`enter_scope` gives a model whose switch is ``False`` (the training step of
+    ``model.value_checks = False``): entering and leaving cost two attribute writes.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, parent: ValueCheckScope | None) -> None:
+        self.enabled = False
+        self.pending = None
+        self._batch = False
+        self._owns = False
+        self._parent = parent
+        _LOCAL.scope = self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        _LOCAL.scope = self._parent
 
 
 def exit_scope(scope: ValueCheckScope | None, error: BaseException | None = None) -> None:

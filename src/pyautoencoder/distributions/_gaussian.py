@@ -70,25 +70,39 @@ def kl_divergence_diag_gaussian(
     if mu_q.dim() == 0:
         raise ValueError("mu_q must have at least one dimension [..., D_z], got a 0-dim tensor")
     if mu_p is None and log_var_p is None:
-        log_var_diff = log_var_q
-        sq_dist_scaled = mu_q.square()
-    else:
-        if mu_p is None:
-            mu_p = torch.zeros_like(mu_q)
-        if log_var_p is None:
-            log_var_p = torch.zeros_like(log_var_q)
-        check_tensor(mu_p, "mu_p")
-        check_tensor(log_var_p, "log_var_p")
-        _check_prior_shape("mu_p", mu_p, mu_q.shape)
-        _check_prior_shape("log_var_p", log_var_p, mu_q.shape)
-        log_var_diff = log_var_q - log_var_p
-        # ((mu_q - mu_p) / sigma_p)^2. The exponent of 1 / sigma_p is capped just below the
-        # dtype's overflow (about 88 in float32, i.e. log_var_p < -177) so that mu_q == mu_p
-        # gives 0, in value and gradient, instead of 0 * inf = NaN; where the cap applies
-        # with mu_q != mu_p the true KL is far beyond float range in all but denormal cases.
-        neg_half_log_var_p = -0.5 * log_var_p
-        max_exponent = math.log(torch.finfo(neg_half_log_var_p.dtype).max) - 0.5
-        inv_scale_p = torch.exp(neg_half_log_var_p.clamp(max=max_exponent))
-        sq_dist_scaled = ((mu_q - mu_p) * inv_scale_p).square()
+        kl = kl_to_standard_normal_per_dim(mu_q, log_var_q)
+        return kl.sum(dim=-1) if reduce_sum else kl
+    if mu_p is None:
+        mu_p = torch.zeros_like(mu_q)
+    if log_var_p is None:
+        log_var_p = torch.zeros_like(log_var_q)
+    check_tensor(mu_p, "mu_p")
+    check_tensor(log_var_p, "log_var_p")
+    _check_prior_shape("mu_p", mu_p, mu_q.shape)
+    _check_prior_shape("log_var_p", log_var_p, mu_q.shape)
+    log_var_diff = log_var_q - log_var_p
+    # ((mu_q - mu_p) / sigma_p)^2. The exponent of 1 / sigma_p is capped just below the
+    # dtype's overflow (about 88 in float32, i.e. log_var_p < -177) so that mu_q == mu_p
+    # gives 0, in value and gradient, instead of 0 * inf = NaN; where the cap applies
+    # with mu_q != mu_p the true KL is far beyond float range in all but denormal cases.
+    neg_half_log_var_p = -0.5 * log_var_p
+    max_exponent = math.log(torch.finfo(neg_half_log_var_p.dtype).max) - 0.5
+    inv_scale_p = torch.exp(neg_half_log_var_p.clamp(max=max_exponent))
+    sq_dist_scaled = ((mu_q - mu_p) * inv_scale_p).square()
     kl = 0.5 * (torch.expm1(log_var_diff) - log_var_diff + sq_dist_scaled)
     return kl.sum(dim=-1) if reduce_sum else kl
+
+
+def kl_to_standard_normal_per_dim(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    r"""``KL(N(mu, exp(log_var)) || N(0, 1))`` per element, without argument checks.
+
+    ``0.5 (expm1(log_var) - log_var + mu^2)``: :func:`kl_divergence_diag_gaussian`'s formula
+    with ``p = N(0, I)``, for callers that have checked ``mu`` and ``log_var`` (same shape,
+    floating point) already, such as a model's training step.
+    """
+    if mu.shape != log_var.shape:
+        raise ValueError(
+            f"mu and log_var must have the same shape, got {tuple(mu.shape)} and "
+            f"{tuple(log_var.shape)}"
+        )
+    return 0.5 * (torch.expm1(log_var) - log_var + mu.square())

@@ -28,7 +28,7 @@ from typing import Literal, TypeVar, cast
 
 import torch
 
-from ._gaussian import kl_divergence_diag_gaussian
+from ._gaussian import kl_divergence_diag_gaussian, kl_to_standard_normal_per_dim
 from ._posteriors import (
     DiagonalGaussianPosterior,
     EncodedPosterior,
@@ -245,7 +245,7 @@ def resolve_kl(posterior: Posterior, prior: Prior, estimator: KLEstimator) -> Pa
 
 @register_kl(StandardNormalPrior)
 def _kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor, prior: Prior) -> torch.Tensor:
-    return kl_divergence_diag_gaussian(mu, log_var, reduce_sum=False)
+    return kl_to_standard_normal_per_dim(mu, log_var)
 
 
 @register_kl(DiagonalGaussianPrior)

@@ -78,7 +78,19 @@ def sampled_log_likelihood(
     check_tensor(x_hat, "x_hat")
     check_nonempty_batch(x)
     check_sampled_reconstruction(x, x_hat, likelihood)
-    model = get_likelihood(likelihood)
+    return checked_sampled_log_likelihood(x, x_hat, get_likelihood(likelihood))
+
+
+def checked_sampled_log_likelihood(
+    x: torch.Tensor, x_hat: torch.Tensor, model: Likelihood
+) -> torch.Tensor:
+    """:func:`sampled_log_likelihood` for arguments whose shapes the caller has checked.
+
+    ``x [B, ...]`` (``B >= 1``) and ``x_hat [B, S, ...]`` must already have passed
+    :func:`check_sampled_reconstruction` for ``model``; the likelihood's own checks (dtypes,
+    values, support) still run. Models call this from their training step so that the shape
+    checks run once per step, not twice.
+    """
     x_rep = x.unsqueeze(1)  # [B, 1, ...], a view
     if x_hat.shape[1] != 1:  # a shape, not a value: compile-friendly
         x_rep = x_rep.expand(x.shape[0], x_hat.shape[1], *x.shape[1:])  # [B, S, ...], a view

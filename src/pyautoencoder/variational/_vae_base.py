@@ -21,7 +21,14 @@ from torch import distributions as D
 from torch import nn
 
 from .._base import BaseAutoencoder
-from .._validation import check_all_finite, check_module, check_positive_int, check_weight
+from .._validation import (
+    check_all_finite,
+    check_module,
+    check_nonempty_batch,
+    check_positive_int,
+    check_tensor,
+    check_weight,
+)
 from ..distributions._kl import (
     KLEstimator,
     has_closed_form_kl,
@@ -33,7 +40,7 @@ from ..distributions._likelihood import Likelihood, LikelihoodType, get_likeliho
 from ..distributions._posteriors import Posterior, get_posterior
 from ..distributions._priors import Prior, get_prior
 from ..loss._result import LossResult
-from ..loss._sampled import check_sampled_reconstruction, sampled_log_likelihood
+from ..loss._sampled import check_sampled_reconstruction, checked_sampled_log_likelihood
 from ..objectives._base import Objective, flat_latents
 from ..objectives._elbo import ELBO, free_bits_kl
 from . import stochastic_layers
@@ -341,15 +348,19 @@ class VAEBase(BaseAutoencoder):
         Checks the shapes of ``x_hat`` and of ``mu, log_var`` and that the posterior
         parameters are finite, then evaluates the likelihood (``None``: the model's).
         """
+        check_tensor(x, "x")
+        x_hat = check_tensor(output.x_hat, "x_hat")
+        check_nonempty_batch(x)
         spec = self.likelihood if likelihood is None else likelihood
-        check_sampled_reconstruction(x, output.x_hat, spec)  # before an unknown name is reported
+        check_sampled_reconstruction(x, x_hat, spec)  # before an unknown name is reported
+        mu, log_var = output.mu, output.log_var
         if self._latent_maps:
-            check_posterior_maps(output.mu, output.log_var, x.shape[0], self.latent_shape)
+            check_posterior_maps(mu, log_var, x.shape[0], self.latent_shape)
         else:
-            check_posterior_params(output.mu, output.log_var, x.shape[0], self.latent_dim)
-        check_all_finite(mu=output.mu, log_var=output.log_var)
-        model = self.resolve_likelihood(likelihood)
-        return sampled_log_likelihood(x, output.x_hat, model)  # [B, S]
+            check_posterior_params(mu, log_var, x.shape[0], self.latent_dim)
+        check_all_finite(mu=mu, log_var=log_var)
+        model = self.likelihood if likelihood is None else get_likelihood(likelihood)
+        return checked_sampled_log_likelihood(x, x_hat, model)  # [B, S]
 
     def _elbo_terms(
         self,
