@@ -164,7 +164,7 @@ def test_latent_argument_errors() -> None:
     encoder, decoder = nn.Conv2d(2, 6, 1), nn.Conv2d(3, 2, 1)
     with pytest.raises(ValueError, match="exactly one"):
         VAE(encoder, decoder, 4, latent_shape=(3, 4, 4))
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(TypeError, match=r"latent_dim must be a positive int .*latent_shape"):
         VAE(encoder, decoder)
     with pytest.raises(ValueError, match=r"\(C, h, w\)"):
         VAE(encoder, decoder, latent_shape=(1, 2, 3, 4, 5))

@@ -404,14 +404,19 @@ def _resolve_latent_shape(
     latent_dim: int | None, latent_shape: Sequence[int] | None
 ) -> tuple[int, ...]:
     """``(D_z,)`` from ``latent_dim``, or ``latent_shape`` checked; exactly one must be given."""
-    if (latent_dim is None) == (latent_shape is None):
+    if latent_shape is None:
+        if latent_dim is None:  # the 2.x TypeError naming latent_dim, with the other option
+            raise TypeError(
+                "latent_dim must be a positive int (or give latent_shape=(C, h, w) for latent "
+                "maps), got NoneType None"
+            )
+        return (check_positive_int(latent_dim, "latent_dim"),)
+    if latent_dim is not None:
         raise ValueError(
             "give the latent as latent_dim (an int D_z, a flat code) or as latent_shape "
             f"((C, h, w), latent maps), exactly one of them; got latent_dim={latent_dim!r} and "
             f"latent_shape={latent_shape!r}"
         )
-    if latent_shape is None:
-        return (check_positive_int(latent_dim, "latent_dim"),)
     if isinstance(latent_shape, str | bytes) or not isinstance(latent_shape, Sequence):
         raise TypeError(
             f"latent_shape must be a sequence of ints such as (4, 16, 16), got "
