@@ -179,13 +179,16 @@ class VQGAN(VQVAE):
         }
         return nll, generator, diagnostics
 
-    def compute_loss(  # type: ignore[override]
+    def compute_loss(
         self,
         x: torch.Tensor,
         output: VQVAEOutput,
         likelihood: LikelihoodType | str | Likelihood | None = None,
     ) -> LossResult:
-        """``L_rec + L_VQ + adversarial_weight * 1[t >= t_0] * L_G`` (no adaptive weight)."""
+        """``L_rec + L_VQ + adversarial_weight * 1[t >= t_0] * L_G`` (no adaptive weight).
+
+        The signature is :class:`VQVAE`'s (no ``beta``: the trainer passes none).
+        """
         nll, generator, diagnostics = self._terms(x, output, likelihood)
         weight = self.adversarial_weight * self._gate(generator)
         return LossResult(nll + output.quantization.loss + weight * generator, diagnostics)

@@ -4,7 +4,6 @@ measured in a discriminator's feature space."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import nn
@@ -117,14 +116,17 @@ class VAEGAN(VAE):
     def _kl(self, output: VAEOutput) -> torch.Tensor:
         return self.kl_per_dim(output).sum(dim=1).mean()  # []
 
-    def compute_loss(  # type: ignore[override]
+    def compute_loss(
         self,
         x: torch.Tensor,
         output: VAEOutput,
         beta: float | torch.Tensor = 1,
-        likelihood: Any = None,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
     ) -> LossResult:
-        """``beta * KL + L_llike + L_G(x~)`` (batch means, 0-dim); ``likelihood`` is unused."""
+        """``beta * KL + L_llike + L_G(x~)`` (batch means, 0-dim); ``likelihood`` is unused.
+
+        The signature is :class:`VAE`'s (the trainer passes the same ``beta`` schedule).
+        """
         x_tilde = self._reconstruction(output)
         kl = self._kl(output)
         distance = self.feature_distance(x, x_tilde)
