@@ -64,19 +64,25 @@ def held_out_metrics(
     ``dead_fraction`` (:func:`pyautoencoder.evaluation.sparse_code_metrics`).
     """
     from .. import evaluation
+    from ..evaluation._common import condition_count
 
     x = tensors[0]
     metrics = {"loss": held_out_loss(model, tensors, loss_kwargs, seed=seed)}
     likelihood = loss_kwargs.get("likelihood")
-    has_posterior = callable(getattr(model, "posterior", None)) and len(tensors) == 1
+    # A conditional model (the CVAE) is evaluated on (x, y) batches: bounds of log p(x | y).
+    conditional = condition_count(model) == 1 and len(tensors) == 2
+    data: Any = list(zip(x.split(256), tensors[1].split(256))) if conditional else x
+    has_posterior = callable(getattr(model, "posterior", None)) and (
+        len(tensors) == 1 or conditional
+    )
     if has_posterior:
-        metrics["elbo"] = evaluation.elbo(model, x, likelihood=likelihood, seed=seed).mean
+        metrics["elbo"] = evaluation.elbo(model, data, likelihood=likelihood, seed=seed).mean
         metrics["log_likelihood"] = evaluation.log_likelihood_estimate(
-            model, x, num_samples=num_samples, likelihood=likelihood, seed=seed
+            model, data, num_samples=num_samples, likelihood=likelihood, seed=seed
         ).mean
-    if len(tensors) == 1:
+    if len(tensors) == 1 or conditional:
         metrics["reconstruction_error"] = evaluation.reconstruction_error(
-            model, x, likelihood=likelihood
+            model, data, likelihood=likelihood
         ).mean
     if callable(getattr(getattr(model, "quantizer", None), "count_codes", None)):
         metrics.update(evaluation.code_usage(model, x).as_dict())
