@@ -247,3 +247,13 @@ def test_bad_group_sizes_and_objectives_say_what_is_wrong() -> None:
     dreg = HierarchicalVAE(encoder, decoder, 2, objective=ImportanceWeightedBound(3, "dreg"))
     with pytest.raises(ValueError, match="DReG"):
         dreg.compute_loss(x, dreg(x, S=3))
+
+
+def test_hierarchical_vae_starts_with_unit_gain_from_z_to_the_decoder() -> None:
+    """``z ~ N(0, I)`` reaches the decoder with variance ~1 per feature (PyTorch's default
+    init would give ~1/9 through the two maps)."""
+    model = HierarchicalVAE(nn.Linear(6, 8), nn.Linear(64, 6), [64], hidden_dim=512)
+    z = torch.randn(4000, 64)
+    with torch.no_grad():
+        reaching = model.to_decoder(model.cells[0].z_proj(z))  # [N, 64]
+    assert 0.7 < float(reaching.var(dim=0).mean()) < 1.3
