@@ -50,6 +50,7 @@ from ._likelihoods import (
     LaplaceLikelihood,
     continuous_bernoulli_log_normalizer,
 )
+from ._penalized import PenalizedLikelihood, ReconstructionDistance
 from ._posteriors import (
     DiagonalGaussianPosterior,
     FullCovarianceGaussianPosterior,
@@ -78,6 +79,8 @@ __all__ = [
     "FlowStep",
     "FullCovarianceGaussianPosterior",
     "IAFStep",
+    "PenalizedLikelihood",
+    "ReconstructionDistance",
     "InverseAutoregressiveFlow",
     "PlanarFlow",
     "PlanarStep",

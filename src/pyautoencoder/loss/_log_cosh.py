@@ -74,6 +74,14 @@ class LogCosh(nn.Module):
         self.reduction = reduction
         self._reduce = _REDUCTIONS[reduction]
 
+    def distance(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-example ``sum_j log cosh(x_hat_j - x_j)``, ``[B]`` (whatever ``reduction``).
+
+        What :class:`~pyautoencoder.distributions.PenalizedLikelihood` adds to a likelihood.
+        """
+        elementwise = log_cosh(x_hat, x)
+        return elementwise.reshape(elementwise.shape[0], -1).sum(dim=1)
+
     def forward(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The reduced loss (0-dim) or, for ``"none"``, the elementwise one."""
         return self._reduce(log_cosh(x_hat, x))

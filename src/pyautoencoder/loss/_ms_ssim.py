@@ -206,6 +206,23 @@ class MSSSIM(nn.Module):
         self.k1 = float(k1)
         self.k2 = float(k2)
 
+    def distance(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-image loss ``1 - MS-SSIM(x_hat_b, x_b)``, ``[B]`` (in ``[0, 1]`` up to the floor).
+
+        What :class:`~pyautoencoder.distributions.PenalizedLikelihood` adds to a likelihood.
+        """
+        score = ms_ssim(
+            x_hat,
+            x,
+            data_range=self.data_range,
+            weights=self.weights,
+            window_size=self.window_size,
+            sigma=self.sigma,
+            k1=self.k1,
+            k2=self.k2,
+        )
+        return 1 - score
+
     def forward(self, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """0-dim loss ``mean_b (1 - MS-SSIM(x_hat_b, x_b))``."""
         score = ms_ssim(

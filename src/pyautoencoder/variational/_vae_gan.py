@@ -13,9 +13,11 @@ from .._base._steps import UpdateStep
 from .._validation import check_weight
 from ..distributions._kl import KLEstimator
 from ..distributions._likelihood import Likelihood, LikelihoodType
+from ..distributions._penalized import PenalizedLikelihood
 from ..distributions._priors import Prior
 from ..loss._adversarial import logistic_discriminator_loss, non_saturating_generator_loss
 from ..loss._result import LossResult
+from ..loss._sampled import sampled_log_likelihood
 from ..registry import register_model
 from ._outputs import VAEOutput
 from ._vae import VAE
@@ -67,8 +69,12 @@ class VAEGAN(VAE):
     discriminator_start_step : int
         Trainer step at which discriminator updates begin.
     prior, likelihood, kl_estimator
-        As for :class:`VAE` (the likelihood is used only by tools that evaluate ``log p(x)``;
-        training reconstructs in feature space).
+        As for :class:`VAE`. The likelihood is used only by tools that evaluate ``log p(x)``
+        (training reconstructs in feature space), except a
+        :class:`~pyautoencoder.distributions.PenalizedLikelihood` (a pixel likelihood plus an
+        MS-SSIM, log-cosh or perceptual loss): its negative log-likelihood
+        ``L_rec = -mean_b log p~(x_b | x~_b)`` then joins the encoder's and decoder's updates
+        and ``compute_loss`` (diagnostic ``log_likelihood``), next to ``L_llike``.
     """
 
     def __init__(
@@ -98,6 +104,8 @@ class VAEGAN(VAE):
         self.discriminator_lr = discriminator_lr
         self.discriminator_start_step = discriminator_start_step
         self._discriminator_step()  # validates start step and lr now, not when training starts
+        # Resolved once: a PenalizedLikelihood is a training term, a plain one is not.
+        self._trains_likelihood = isinstance(self.likelihood, PenalizedLikelihood)
 
     def _build_pass(self, input_sample: torch.Tensor) -> None:
         super()._build_pass(input_sample)
@@ -112,6 +120,15 @@ class VAEGAN(VAE):
         real = self.discriminator(x)[1]  # [B, F]
         fake = self.discriminator(x_tilde)[1]
         return 0.5 * (real - fake).pow(2).sum(dim=1).mean()
+
+    def _pixel_terms(
+        self, x: torch.Tensor, x_tilde: torch.Tensor
+    ) -> tuple[torch.Tensor | float, dict[str, torch.Tensor]]:
+        """``(L_rec, {"log_likelihood": -L_rec})`` for a PenalizedLikelihood, else ``(0, {})``."""
+        if not self._trains_likelihood:
+            return 0.0, {}
+        log_lik = sampled_log_likelihood(x, x_tilde.unsqueeze(1), self.likelihood).mean()  # []
+        return -log_lik, {"log_likelihood": log_lik.detach()}
 
     def _kl(self, output: VAEOutput) -> torch.Tensor:
         return self.kl_per_dim(output).sum(dim=1).mean()  # []
@@ -131,23 +148,31 @@ class VAEGAN(VAE):
         kl = self._kl(output)
         distance = self.feature_distance(x, x_tilde)
         generator = non_saturating_generator_loss(self.discriminator(x_tilde)[0])
+        pixel, pixel_diagnostics = self._pixel_terms(x, x_tilde)
         return LossResult(
-            beta * kl + distance + generator,
+            beta * kl + distance + generator + pixel,
             {
                 "kl_divergence": kl.detach(),
                 "feature_distance": distance.detach(),
                 "generator_loss": generator.detach(),
+                **pixel_diagnostics,
             },
         )
 
     def encoder_loss(self, x: torch.Tensor, beta: float | torch.Tensor = 1) -> LossResult:
-        """The encoder's update: ``beta * L_prior + L_llike``."""
+        """The encoder's update: ``beta * L_prior + L_llike`` (``+ L_rec``, see the class)."""
         output = self(x)
         kl = self._kl(output)
-        distance = self.feature_distance(x, self._reconstruction(output))
+        x_tilde = self._reconstruction(output)
+        distance = self.feature_distance(x, x_tilde)
+        pixel, pixel_diagnostics = self._pixel_terms(x, x_tilde)
         return LossResult(
-            beta * kl + distance,
-            {"kl_divergence": kl.detach(), "feature_distance": distance.detach()},
+            beta * kl + distance + pixel,
+            {
+                "kl_divergence": kl.detach(),
+                "feature_distance": distance.detach(),
+                **pixel_diagnostics,
+            },
         )
 
     def _prior_decodings(self, batch: int) -> torch.Tensor:
@@ -155,7 +180,7 @@ class VAEGAN(VAE):
         return self._decode(z).x_hat[:, 0]  # [B, ...]
 
     def decoder_loss(self, x: torch.Tensor) -> LossResult:
-        """The decoder's update: ``gamma * L_llike + L_G(x~) + L_G(x_p)``."""
+        """The decoder's update: ``gamma * L_llike + L_G(x~) + L_G(x_p)`` (``+ L_rec``)."""
         with torch.no_grad():
             z = self._encode(x, S=1, sample=True).z  # [B, 1, D_z]
         x_tilde = self._decode(z).x_hat[:, 0]
@@ -164,8 +189,10 @@ class VAEGAN(VAE):
         generator = non_saturating_generator_loss(
             self.discriminator(x_tilde)[0]
         ) + non_saturating_generator_loss(self.discriminator(x_prior)[0])
+        pixel, _ = self._pixel_terms(x, x_tilde)
         return LossResult(
-            self.similarity_weight * distance + generator, {"generator_loss": generator.detach()}
+            self.similarity_weight * distance + generator + pixel,
+            {"generator_loss": generator.detach()},
         )
 
     def discriminator_loss(self, x: torch.Tensor) -> LossResult:
