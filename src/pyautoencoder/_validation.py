@@ -271,55 +271,85 @@ def _bounds(
     if cached is None:
         if len(_BOUNDS) > 256:
             _BOUNDS.clear()
+        # An infinite bound stands for the largest finite value: inf itself must fail.
+        big = torch.finfo(dtype).max
         cached = (
-            torch.tensor(lows, dtype=dtype, device=device),
-            torch.tensor(highs, dtype=dtype, device=device),
+            torch.tensor([max(v, -big) for v in lows], dtype=dtype, device=device),
+            torch.tensor([min(v, big) for v in highs], dtype=dtype, device=device),
         )
         _BOUNDS[key] = cached
     return cached
 
 
 def _fast_test_fails(items: list[_Item], vouched: list[torch.Tensor]) -> bool:
-    """One fused test of every recorded item (one host read); ``True`` if inconclusive."""
-    # An interval with finite ends proves its tensor finite too.
-    ranged = [t for kind, t, low, high in items if kind == "range" and math.isfinite(low + high)]
-    groups: dict[
-        tuple[torch.dtype, torch.device], tuple[list[torch.Tensor], list[float], list[float]]
-    ] = {}
+    """One fused test of every recorded item (one host read); ``True`` if inconclusive.
+
+    Each item contributes one or two numbers: a 0-dim tensor itself, the sum of a larger one
+    (finite iff every element is, or inconclusive when it overflows), or ``aminmax`` for an
+    interval. Per dtype and device the numbers are stacked and tested against their bounds
+    with ``clamp(stacked, low, high) == stacked`` (NaN and out-of-bound values fail, and an
+    infinite bound stands for the dtype's largest finite value), or with ``isfinite`` alone
+    when no item has a finite bound.
+    """
+    # Tensors proven finite by a witness, or by an interval with finite ends.
+    proven = {id(t) for t in vouched}
+    for kind, tensor, low, high in items:
+        if kind == "range" and math.isfinite(low + high):
+            proven.add(id(tensor))
+    groups: dict[tuple[torch.dtype, torch.device], _Group] = {}
     with torch.no_grad():
         for kind, tensor, low, high in items:
-            if tensor.numel() == 0:
-                continue
             values: tuple[torch.Tensor, ...]
+            bounds: tuple[tuple[float, float], ...]
             if kind == "finite":
-                if any(tensor is t for t in vouched) or any(tensor is t for t in ranged):
-                    continue  # proven by a witness, or by the interval's bounds
-                values = (tensor.sum(),)
-                low, high = -math.inf, math.inf
-            elif kind == "range":
+                if id(tensor) in proven:
+                    continue
+                if tensor.dim() == 0:
+                    values = (tensor,)
+                elif tensor.numel() == 0:
+                    continue
+                else:
+                    values = (tensor.sum(),)
+                bounds = ((-math.inf, math.inf),)
+            elif kind == "range":  # (min, max): min >= low, max <= high
+                if tensor.numel() == 0:
+                    continue
                 values = tuple(torch.aminmax(tensor))
-            else:  # "scalar": a 0-dim tensor itself
+                bounds = ((low, math.inf), (-math.inf, high))
+            else:  # "scalar": a 0-dim tensor itself, within [low, high]
                 values = (tensor.reshape(()),)
+                bounds = ((low, high),)
             if not tensor.is_floating_point():
                 values = tuple(v.double() for v in values)
-            dtype = values[0].dtype
-            group = groups.setdefault((dtype, values[0].device), ([], [], []))
-            finfo_max = torch.finfo(dtype).max
-            for i, value in enumerate(values):
-                group[0].append(value)
-                if kind == "range":  # (min, max): min >= low, max <= high
-                    group[1].append(low if i == 0 else -finfo_max)
-                    group[2].append(finfo_max if i == 0 else high)
-                else:  # finite and within [low, high]: inf fails <= finfo.max
-                    group[1].append(max(low, -finfo_max))
-                    group[2].append(min(high, finfo_max))
+            key = (values[0].dtype, values[0].device)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group()
+            group.values.extend(values)
+            for low_i, high_i in bounds:
+                group.lows.append(low_i)
+                group.highs.append(high_i)
         ok: torch.Tensor | None = None
-        for (dtype, device), (values_list, lows, highs) in groups.items():
-            low_t, high_t = _bounds(dtype, device, tuple(lows), tuple(highs))
-            stacked = torch.stack(values_list)
-            group_ok = ((stacked >= low_t) & (stacked <= high_t)).all()
+        for (dtype, device), group in groups.items():
+            stacked = torch.stack(group.values)
+            if all(v == -math.inf for v in group.lows) and all(v == math.inf for v in group.highs):
+                group_ok = torch.isfinite(stacked).all()
+            else:
+                low_t, high_t = _bounds(dtype, device, tuple(group.lows), tuple(group.highs))
+                group_ok = torch.clamp(stacked, low_t, high_t).eq(stacked).all()
             ok = group_ok if ok is None else ok & group_ok.to(ok.device)
     return ok is not None and not bool(ok)
+
+
+class _Group:
+    """The numbers of one dtype and device in a fused test, with their bounds."""
+
+    __slots__ = ("highs", "lows", "values")
+
+    def __init__(self) -> None:
+        self.values: list[torch.Tensor] = []
+        self.lows: list[float] = []
+        self.highs: list[float] = []
 
 
 # ---------------------------------------------------------------------------- value checks

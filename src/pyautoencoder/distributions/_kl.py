@@ -28,6 +28,7 @@ from typing import Literal, TypeVar, cast
 
 import torch
 
+from .._validation import vouch_finite
 from ._gaussian import kl_divergence_diag_gaussian, kl_to_standard_normal_per_dim
 from ._posteriors import (
     DiagonalGaussianPosterior,
@@ -245,7 +246,10 @@ def resolve_kl(posterior: Posterior, prior: Prior, estimator: KLEstimator) -> Pa
 
 @register_kl(StandardNormalPrior)
 def _kl_standard_normal(mu: torch.Tensor, log_var: torch.Tensor, prior: Prior) -> torch.Tensor:
-    return kl_to_standard_normal_per_dim(mu, log_var)
+    kl = kl_to_standard_normal_per_dim(mu, log_var)
+    # 0.5 (expm1(log_var) - log_var + mu^2) is NaN or inf wherever mu or log_var is.
+    vouch_finite(kl, mu, log_var)
+    return kl
 
 
 @register_kl(DiagonalGaussianPrior)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._validation import check_weight
+from .._validation import check_weight, vouch_finite
 from ..loss._result import LossResult
 from ._base import (
     LikelihoodSpec,
@@ -74,8 +74,10 @@ class ELBO(Objective):
         if self.beta != 1.0:
             weight = scaled(self.beta, weight)
         kl_objective = free_bits_kl(kl_per_dim, self.free_bits, model.latent_dim)
+        kl = kl_per_dim.sum(dim=-1)  # [B]
+        vouch_finite(kl, kl_per_dim)  # a sum is non-finite wherever a term is
         # log_lik [B, S] goes in whole: its mean over B and S is mean_b of the per-input means.
-        return beta_elbo_result(log_lik, kl_per_dim.sum(dim=-1), weight, kl_objective)
+        return beta_elbo_result(log_lik, kl, weight, kl_objective)
 
     def diagnostic_keys(self) -> frozenset[str]:
         keys = {"elbo", "log_likelihood", "kl_divergence", "elbo_unweighted"}
@@ -125,6 +127,10 @@ def beta_elbo_result(
     # The diagnostics come from the detached means: ``a - b`` is exactly ``-(b - a)`` in IEEE
     # arithmetic, so the bound equals ``-objective`` (without free bits) bit for bit.
     mean_log_lik, mean_kl = mean_log_lik.detach(), mean_kl.detach()
+    # A mean is non-finite wherever a term is: the value checks test these two numbers
+    # instead of summing log_lik and kl again.
+    vouch_finite(mean_log_lik, log_lik)
+    vouch_finite(mean_kl, kl)
     unweighted = mean_log_lik - mean_kl
     # With beta = 1 a tensor of its own (equal to `unweighted`, not an alias of it).
     bound = mean_log_lik - (mean_kl if unit_beta else weighted_kl.detach())
