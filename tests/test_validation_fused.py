@@ -58,7 +58,8 @@ def host_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
 
 def _vae(cls: type[VAE] = VAE, **kwargs: Any) -> VAE:
     encoder = nn.Sequential(nn.Linear(6, 8), nn.Tanh())
-    return cls(encoder, nn.Linear(3, 6), 3, likelihood="bernoulli", **kwargs)
+    kwargs.setdefault("likelihood", "bernoulli")
+    return cls(encoder, nn.Linear(3, 6), 3, **kwargs)
 
 
 def _data(seed: int = 0) -> torch.Tensor:
@@ -112,6 +113,24 @@ def test_the_first_recorded_check_is_reported_when_several_fail() -> None:
     output.mu = _with(output.mu, float("nan"))
     output.x_hat = _with(output.x_hat, float("inf"))
     with pytest.raises(ValueError, match=r"^mu must be finite"):
+        model.compute_loss(x, output)
+
+
+@pytest.mark.parametrize("field", ["mu", "log_var", "x_hat"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_one_non_finite_value_is_named_through_the_witnesses(
+    field: str, value: float, likelihood: str
+) -> None:
+    """The fused test reads the two 0-dim means, not the tensors: each bad value still fails.
+
+    (The means vouch for the per-input terms, which vouch for the KL per dimension and the
+    log-likelihood, which vouch for ``mu``/``log_var`` and ``x``/``x_hat``.)
+    """
+    model, x = _vae(likelihood=likelihood), _data()
+    output = model(x)
+    setattr(output, field, _with(getattr(output, field), value))
+    with pytest.raises(ValueError, match=rf"^{field} must be finite"):
         model.compute_loss(x, output)
 
 
