@@ -230,7 +230,7 @@ def check_trainer_state(state: Any, where: str, *, complete: bool = True) -> Non
 PRETRAINED_MODEL: dict[str, Field] = {
     "name": Field(str),
     "input_shape": Field(list[int], 1),
-    "latent_dim": Field(int | None, 1),  # None: latent maps (net "resnet")
+    "latent_dim": Field(int, 1),
     "net": Field(str, required=False),
     "latent_channels": Field(int, 1, required=False),
     "hidden": Field(list[int] | None, 1, required=False),
@@ -239,3 +239,10 @@ PRETRAINED_MODEL: dict[str, Field] = {
     "model_kwargs": Field(dict | None, required=False),
 }
 """The ``model`` section of a pretrained ``config.json``: the ``create_model`` arguments."""
+
+PRETRAINED_MAP_MODEL: dict[str, Field] = {
+    **PRETRAINED_MODEL,
+    "latent_dim": Field(type(None)),
+    "latent_channels": Field(int, 1),
+}
+"""The same for latent maps (``latent_dim`` null, ``latent_channels`` required)."""

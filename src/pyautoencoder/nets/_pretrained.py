@@ -145,7 +145,9 @@ def read_pretrained_config(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise PretrainedError(f"{path}: 'model' must be an object or null, got {spec!r}")
     if spec is not None:
         try:
-            _schema.check(spec, _schema.PRETRAINED_MODEL, str(path), "model")
+            maps = spec.get("latent_dim", 0) is None  # latent maps: create_model(net="resnet")
+            schema = _schema.PRETRAINED_MAP_MODEL if maps else _schema.PRETRAINED_MODEL
+            _schema.check(spec, schema, str(path), "model")
         except _schema.SchemaError as error:
             raise PretrainedError(str(error)) from error
     return config

@@ -113,7 +113,7 @@ class Trainer:
         # Seed first: lazy layers (initialised from the first batch), the sampling noise and
         # anything Fabric or a strategy creates draw from the global RNG from here on.
         torch.manual_seed(cfg.seed)
-        self.fabric = self._launch_fabric()
+        self.fabric = self._launch_fabric(model)
         out_dir = cfg.out_dir if self.fabric.is_global_zero else None
         if out_dir is not None:
             _lock.acquire(out_dir)  # before anything is written; RunLockedError if taken
@@ -152,7 +152,7 @@ class Trainer:
             torch.manual_seed(cfg.seed + self.fabric.global_rank)  # independent sampling noise
         return self._run(started)
 
-    def _launch_fabric(self) -> Any:
+    def _launch_fabric(self, model: nn.Module) -> Any:
         cfg = self.config
         loggers = default_loggers(cfg)
         local = local_run_for(cfg, loggers)
@@ -162,7 +162,7 @@ class Trainer:
             accelerator=cfg.accelerator,
             devices=cfg.devices,
             num_nodes=cfg.num_nodes,
-            strategy=cfg.strategy,
+            strategy=strategy_for(cfg.strategy, model),
             precision=cfg.precision,
             loggers=loggers,
         )
@@ -710,3 +710,20 @@ class Trainer:
             if hook is not None:
                 hook(self, result)
         return result
+
+
+def strategy_for(strategy: Any, model: nn.Module) -> Any:
+    """``strategy``, with DDP finding unused parameters for a model with several optimizers.
+
+    Each :class:`~pyautoencoder.training.UpdateStep` runs its own forward and backward, and a
+    discriminator's update reaches only the discriminator's parameters: DDP's reducer, which
+    by default expects every parameter in every backward, then stops the run at the next
+    forward ("Expected to have finished reduction in the prior iteration"). ``"ddp"`` is
+    therefore given as ``"ddp_find_unused_parameters_true"`` for models that declare
+    ``training_steps()`` (one more traversal of the graph per backward). Other values pass
+    unchanged: for ``"ddp_spawn"`` and the like pass
+    ``lightning.fabric.strategies.DDPStrategy(find_unused_parameters=True, ...)``.
+    """
+    if strategy == "ddp" and callable(getattr(model, "training_steps", None)):
+        return "ddp_find_unused_parameters_true"
+    return strategy
