@@ -247,3 +247,15 @@ def test_a_tiny_training_run_lowers_the_loss() -> None:
     )
     after = model.compute_loss(images, model(images, sample=False)).objective.detach()
     assert result.steps == 12 and torch.isfinite(after) and after < before
+
+
+@pytest.mark.slow
+def test_encoder_and_decoder_export_with_latent_maps() -> None:
+    from pyautoencoder.export import export_decoder, export_encoder
+
+    model, x = _map_vae(dtype=torch.float32).eval(), _x().float()
+    encoder = export_encoder(model, x[:2])
+    torch.testing.assert_close(encoder.module()(x), model.encode(x).mu)  # any batch size
+    z = model.encode(x).z  # [B, 1, 3, 4, 4]
+    decoder = export_decoder(model, z[:2])
+    torch.testing.assert_close(decoder.module()(z), model.decode(z).x_hat)
