@@ -105,7 +105,7 @@ def test_from_pretrained_refuses_non_finite_weights(tmp_path: Path) -> None:
     ("field", "value", "fragment"),
     [
         ("name", 5, "'name' must be a string, got 5 (int)"),
-        ("latent_dim", "2", "'latent_dim' must be an int >= 1 or null, got '2' (str)"),
+        ("latent_dim", "2", "'latent_dim' must be an int >= 1, got '2' (str)"),
         ("input_shape", [0], "'input_shape' must be a list of ints >= 1, got [0] (list)"),
         ("hidden", "8", "'hidden' must be a list of ints >= 1 or null"),
         ("model_kwargs", [1], "'model_kwargs' must be an object or null"),

@@ -259,3 +259,15 @@ def test_encoder_and_decoder_export_with_latent_maps() -> None:
     z = model.encode(x).z  # [B, 1, 3, 4, 4]
     decoder = export_decoder(model, z[:2])
     torch.testing.assert_close(decoder.module()(z), model.decode(z).x_hat)
+
+
+def test_a_latent_maps_config_without_latent_channels_is_refused(tmp_path: Path) -> None:
+    from pyautoencoder.nets._pretrained import PretrainedError
+
+    model = create_model("vae", net="resnet", image_size=8, channels=(8, 16), latent_channels=2)
+    save_pretrained(model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["model"]["latent_channels"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PretrainedError, match="missing field 'latent_channels'"):
+        from_pretrained(tmp_path)
