@@ -160,3 +160,121 @@ def test_bound_with_every_posterior(name: str, posterior: str) -> None:
     result = model.compute_loss(x, model(x))
     assert torch.isfinite(result.objective)
     result.objective.backward()
+
+
+# Every other registered model that takes an objective / a posterior ----------------------
+# Driven by the model registry and the constructors' signatures: a model registered with an
+# ``objective`` (or ``posterior``) argument is checked here without editing this file.
+
+#: Constructor arguments that keep a model tiny.
+MODEL_HINTS: dict[str, dict[str, Any]] = {
+    "factor_vae": {"discriminator_hidden": (8,)},
+    "hierarchical_vae": {"hidden_dim": 8},
+    "ladder_vae": {"hidden_dim": 8},
+}
+_TOP_DOWN = ("hierarchical_vae", "ladder_vae")
+_NO_SINGLE_PRIOR = (TypeError, "has no single prior object")
+#: (model, objective name) -> the error a combination that does not make sense is refused
+#: with (an objective name with "+" is refused if either term is).
+REFUSED: dict[tuple[str, str], tuple[type[Exception], str]] = {
+    ("cvae", "piwae"): (ValueError, "does not support the PIWAE objective"),
+    **{(m, "importance_weighted"): (ValueError, "does not support the DReG") for m in _TOP_DOWN},
+    **{(m, "total_correlation"): _NO_SINGLE_PRIOR for m in _TOP_DOWN},
+    **{(m, "piwae"): _NO_SINGLE_PRIOR for m in _TOP_DOWN},
+    **{(m, "mmd_penalty"): _NO_SINGLE_PRIOR for m in _TOP_DOWN},
+    **{
+        (m, "dip_penalty"): (TypeError, "DIPPenalty needs one diagonal Gaussian") for m in _TOP_DOWN
+    },
+}
+
+
+def _models_taking(argument: str, *, besides: tuple[str, ...] = ()) -> list[str]:
+    import inspect
+
+    from pyautoencoder.registry import get_model_entry, list_models
+
+    return [
+        name
+        for name in list_models()
+        if argument in inspect.signature(get_model_entry(name).cls.__init__).parameters
+        and name not in besides
+    ]
+
+
+def _refusal(model: str, name: str) -> tuple[type[Exception], str] | None:
+    for term in name.split("+"):
+        if (model, term) in REFUSED:
+            return REFUSED[(model, term)]
+    return None
+
+
+def _train_once(model_name: str, objective: Objective, **kwargs: Any) -> tuple[Any, Any]:
+    torch.manual_seed(0)
+    model = create_model(
+        model_name,
+        INPUT_SHAPE,
+        LATENT,
+        hidden=(8,),
+        likelihood="bernoulli",
+        objective=objective,
+        **MODEL_HINTS.get(model_name, {}),
+        **kwargs,
+    )
+    x = _data()
+    conditional = "conditional" in getattr(type(model), "capabilities", frozenset())
+    inputs = (x, torch.arange(BATCH) % model.condition_dim) if conditional else (x,)
+    output = model(*inputs)
+    assert output.z.shape[1] == objective.num_samples  # forward(x) draws what it needs
+    result = model.compute_loss(x, output)
+    assert torch.isfinite(result.objective) and result.objective.dim() == 0
+    assert objective.diagnostic_keys() <= set(result.diagnostics)
+    result.objective.backward()
+    return model, result
+
+
+def test_refusals_name_registered_models_and_objectives() -> None:
+    for model, name in REFUSED:
+        assert model in _models_taking("objective"), model
+        assert name in BOUNDS or name in PENALTIES, name
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+@pytest.mark.parametrize("model_name", _models_taking("objective", besides=("vae",)))
+def test_every_model_taking_an_objective_trains_on_it(model_name: str, name: str) -> None:
+    refused = _refusal(model_name, name)
+    if refused is not None:
+        with pytest.raises(refused[0], match=refused[1]):
+            _train_once(model_name, COMBINATIONS[name]())
+        return
+    model, _ = _train_once(model_name, COMBINATIONS[name]())
+    grads = [p.grad for n, p in model.named_parameters() if not n.startswith("discriminator")]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+#: The bounds, the IW bound with its plain gradient (the flows refuse DReG) and a sum.
+POSTERIOR_OBJECTIVES: dict[str, Callable[[], Objective]] = {
+    **BOUNDS,
+    "importance_weighted_plain": lambda: ImportanceWeightedBound(3, "iwae"),
+    "elbo+mmd_penalty": COMBINATIONS["elbo+mmd_penalty"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(POSTERIOR_OBJECTIVES))
+@pytest.mark.parametrize("posterior", _posteriors())
+@pytest.mark.parametrize("model_name", _models_taking("posterior"))
+def test_every_model_taking_a_posterior_trains_with_it(
+    model_name: str, posterior: str, name: str
+) -> None:
+    spec = posterior if posterior == "full" else f"{posterior}:2"
+    objective = POSTERIOR_OBJECTIVES[name]()
+    refused = _refusal(model_name, name)
+    if name == "total_correlation":
+        refused = (TypeError, "needs a diagonal Gaussian posterior")
+    elif name == "importance_weighted" and posterior != "full":  # BOUNDS' example uses DReG
+        refused = (ValueError, "DReG")
+    if refused is not None:
+        with pytest.raises(refused[0], match=refused[1]):
+            _train_once(model_name, objective, posterior=spec)
+        return
+    model, _ = _train_once(model_name, objective, posterior=spec)
+    assert type(model.latent_posterior).__name__ != "DiagonalGaussianPosterior"

@@ -80,6 +80,12 @@ class DIPPenalty(Objective):
                 f"DIP-VAE estimates a covariance over the batch and needs B >= 2, got {x.shape[0]}"
             )
         codes = flat_latents(output)  # mu, log_var [B, D_z]
+        if codes.mu.dim() != 2:
+            raise TypeError(
+                "DIPPenalty needs one diagonal Gaussian posterior per input, mu [B, D_z]; got "
+                f"mu of shape {tuple(codes.mu.shape)} (per-sample moments, as a top-down "
+                "hierarchical posterior has)"
+            )
         cov = dip_covariance(codes.mu, codes.log_var, self.kind)
         penalty, off_diagonal, diagonal = dip_penalty(cov, self.lambda_od, self.lambda_d)
         return LossResult(

@@ -48,6 +48,7 @@ from ..objectives._base import Objective
 from ..objectives._elbo import ELBO
 from ..registry import register_model
 from ._outputs import VAEDecodeOutput
+from ._vae_base import OBJECTIVE_SAMPLES
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -320,9 +321,15 @@ class _TopDownVAE(BaseAutoencoder):
             features = [h.repeat_interleave(num_samples, dim=0) for h in features]  # [B*S, H]
         return self._top_down(features, features[0].shape[0], features[0], sample)
 
-    def forward(self, x: torch.Tensor, S: int = 1, sample: bool = True) -> HierarchicalOutput:
+    def forward(
+        self, x: torch.Tensor, S: int = OBJECTIVE_SAMPLES, sample: bool = True
+    ) -> HierarchicalOutput:
         """Encode top-down (``S`` samples per input, or the means with ``sample=False``) and
-        decode. Shapes in :class:`HierarchicalOutput`."""
+        decode. ``S`` defaults to the objective's ``num_samples`` (1 for the ELBO, ``K`` for
+        an importance-weighted bound), as for :class:`~pyautoencoder.variational.VAE`.
+        Shapes in :class:`HierarchicalOutput`."""
+        if S is OBJECTIVE_SAMPLES:
+            S = self.objective.num_samples if sample else 1
         batch, num_samples = x.shape[0], check_num_samples(S, "S")
         passes, decoder_input = self._run(x, num_samples, sample)
         flat = self.decoder(decoder_input)  # [B * S, ...]
