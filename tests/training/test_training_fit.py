@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from training_helpers import QUIET, make_vae
 
 import pyautoencoder
+from pyautoencoder.nets import create_model
 from pyautoencoder.training import (
     CheckpointError,
     LinearWarmup,
@@ -282,6 +283,35 @@ def test_bf16_mixed_precision_trains_on_cpu(data) -> None:
         torch.isfinite(p).all() and p.dtype == torch.float32 for p in result.model.parameters()
     )
     assert torch.isfinite(torch.tensor(result.val_metrics["loss"]))
+
+
+def test_bf16_mixed_precision_autocasts_the_resnet_vae_and_keeps_its_loss_finite() -> None:
+    torch.manual_seed(0)
+    model = create_model("vae", (1, 16, 16), 4, net="resnet", channels=(4, 8), latent_channels=2)
+    last_conv = [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)][-1]
+    seen: set[torch.dtype] = set()
+    handle = last_conv.register_forward_hook(lambda mod, args, out: seen.add(out.dtype))
+    images = torch.rand(8, 1, 16, 16)
+    try:
+        result = fit(
+            model,
+            images,
+            max_steps=3,
+            epochs=None,
+            batch_size=4,
+            precision="bf16-mixed",
+            check_finite="step",
+            **{**QUIET, "log_every_n_steps": 1},
+        )
+    finally:
+        handle.remove()
+    assert seen == {torch.bfloat16}  # the convolutions really ran under bf16 autocast
+    losses = [e["loss"] for e in result.history if e["event"] == "train"]
+    assert result.steps == 3 and len(losses) == 3
+    assert torch.isfinite(torch.tensor(losses)).all()
+    assert all(
+        torch.isfinite(p).all() and p.dtype == torch.float32 for p in result.model.parameters()
+    )
 
 
 def test_a_trainer_can_fit_again_after_an_interrupt(data) -> None:
