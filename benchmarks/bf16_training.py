@@ -1,7 +1,8 @@
 """bf16 autocast vs fp32 training of the ResNet VAE at 64x64 on the CPU, with channels_last.
 
 Four copies of ``create_model("vae", (1, 64, 64), 32, net="resnet", channels=(16, 32, 64))``
-(same seed, same batches of ``pyautoencoder.data.shapes()``, Adam 1e-3) train side by side:
+(same seed, same batches of ``pyautoencoder.data.shapes()``, Adam 1e-3) train side by side
+(``--latent maps``: the VAE with latent maps ``[4, h, w]``, ``latent_dim`` left out):
 
 * ``fp32``: plain float32;
 * ``bf16``: forward and loss under ``torch.autocast("cpu", dtype=torch.bfloat16)``, backward and
@@ -61,15 +62,18 @@ class _Run:
     last_losses: list[torch.Tensor] = field(default_factory=list)
 
 
-def _model(channels: tuple[int, ...], seed: int) -> nn.Module:
+def _model(channels: tuple[int, ...], seed: int, latent: str) -> nn.Module:
+    """The ResNet VAE: a flat ``latent_dim = 32`` code, or (``"maps"``) latent maps
+    ``[4, h, w]`` (the KL-f autoencoder's spatial posterior; needs a library with it)."""
     torch.manual_seed(seed)
+    latent_dim = LATENT if latent == "flat" else None
     return create_model(
-        "vae", (1, 64, 64), LATENT, net="resnet", channels=channels, latent_channels=4
+        "vae", (1, 64, 64), latent_dim, net="resnet", channels=channels, latent_channels=4
     )
 
 
-def _make_run(name: str, channels: tuple[int, ...], seed: int, lr: float) -> _Run:
-    model = _model(channels, seed)
+def _make_run(name: str, channels: tuple[int, ...], seed: int, lr: float, latent: str) -> _Run:
+    model = _model(channels, seed, latent)
     channels_last = "channels_last" in name
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -148,8 +152,9 @@ def _fit_row(
     steps: int,
     batch_size: int,
     log_every: int,
+    latent: str,
 ) -> tuple[list[str], str]:
-    model = _model(channels, seed)
+    model = _model(channels, seed, latent)
     seen: set[torch.dtype] = set()
     try:
         with _output_dtypes(_last_conv(model), seen):
@@ -190,6 +195,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--channels", default="16,32,64", help="ResNet stage widths")
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--latent", choices=("flat", "maps"), default="flat", help="flat code or latent maps"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-fit", action="store_true", help="skip the fit() row")
@@ -207,7 +215,7 @@ def main() -> None:
     order = torch.randint(
         0, len(train), (steps, args.batch_size), generator=torch.Generator().manual_seed(0)
     )
-    runs = [_make_run(name, channels, args.seed, args.lr) for name in VARIANTS]
+    runs = [_make_run(name, channels, args.seed, args.lr, args.latent) for name in VARIANTS]
     start = time.perf_counter()
     for round_index in range(steps // block):
         batches = train[order[round_index * block : (round_index + 1) * block]]
@@ -234,13 +242,22 @@ def main() -> None:
     dtypes = "not run"
     if not args.no_fit:
         fit_row, dtypes = _fit_row(
-            channels, args.seed, args.lr, train, held_out, steps, args.batch_size, block
+            channels,
+            args.seed,
+            args.lr,
+            train,
+            held_out,
+            steps,
+            args.batch_size,
+            block,
+            args.latent,
         )
         rows.append(fit_row)
 
     print("\n".join(header))
+    latent = f"latent {LATENT}" if args.latent == "flat" else "latent maps 4 x h x w"
     print(
-        f"- ResNet VAE {channels}, latent {LATENT}, shapes 1x64x64, batch {args.batch_size}, "
+        f"- ResNet VAE {channels}, {latent}, shapes 1x64x64, batch {args.batch_size}, "
         f"Adam {args.lr:g}; {steps} steps per variant in blocks of {block} "
         f"(interleaved, {loop_seconds:.0f} s in all)"
     )
