@@ -184,3 +184,12 @@ def test_vae_gan_adds_the_penalized_reconstruction_to_encoder_and_decoder_update
         torch.testing.assert_close(results[1].objective - results[0].objective, nll)
     assert "log_likelihood" in penalized.encoder_loss(x).diagnostics
     assert "log_likelihood" not in plain.encoder_loss(x).diagnostics
+
+
+def test_gradients_pass_gradcheck() -> None:
+    x = _images(2, 1, 1, 6, 6)
+    x_hat = _images(2, 1, 1, 6, 6, seed=3).requires_grad_(True)
+    for loss in (LogCosh(), MSSSIM(**SSIM)):
+        likelihood = PenalizedLikelihood("gaussian", loss, weight=1.5)
+        function = likelihood.log_prob_sum
+        assert torch.autograd.gradcheck(lambda t, f=function: f(x, t, 2), (x_hat,))
