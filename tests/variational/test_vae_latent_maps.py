@@ -271,3 +271,21 @@ def test_a_latent_maps_config_without_latent_channels_is_refused(tmp_path: Path)
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(PretrainedError, match="missing field 'latent_channels'"):
         from_pretrained(tmp_path)
+
+
+def test_larger_images_go_through_tiles_of_the_training_size() -> None:
+    from pyautoencoder.nets import tiled
+
+    model = create_model("vae", net="resnet", image_size=8, channels=(8, 16), latent_channels=2)
+    model.eval()
+    large, small = torch.rand(2, 3, 16, 24), torch.rand(2, 3, 8, 8)
+    with torch.no_grad():
+        mu = tiled(lambda t: model.encode(t).mu, large, tile_size=8, tile_overlap=4)
+        x_hat = tiled(
+            lambda z: model.decode(z.unsqueeze(1)).x_hat[:, 0], mu, tile_size=4, tile_overlap=2
+        )
+        one_tile = tiled(lambda t: model.encode(t).mu, small, tile_size=8, tile_overlap=4)
+        torch.testing.assert_close(one_tile, model.encode(small).mu)
+    assert mu.shape == (2, 2, 8, 12) and x_hat.shape == (2, 3, 16, 24)
+    with pytest.raises(ValueError, match=r"encoder features must be maps \[B, F, 4, 4\]"):
+        model.encode(large)  # untiled: the latent size is the model's
