@@ -11,6 +11,7 @@ Posteriors: the ones registered in ``pyautoencoder.distributions`` that a term a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,17 @@ def _data() -> torch.Tensor:
 
 def test_every_registered_objective_has_a_tiny_example() -> None:
     assert set(BOUNDS) | set(PENALTIES) | {"sum"} == set(OBJECTIVES.names())
+
+
+@pytest.mark.parametrize("name", sorted({**BOUNDS, **PENALTIES}))
+def test_docstring_states_math_paper_and_every_diagnostic_key(name: str) -> None:
+    objective = {**BOUNDS, **PENALTIES}[name]()
+    doc = type(objective).__doc__ or ""
+    assert ".. math::" in doc, "the math, as a display formula"
+    assert re.search(r"\b(19|20)\d\d\b", doc), "the paper (authors, year)"
+    assert re.search(r"\b(eqs?\.|Sec\.|Appendix|Algorithm) ?[A-Z0-9]", doc), "where in it"
+    for key in sorted(objective.diagnostic_keys()):
+        assert f"``{key}``" in doc, f"diagnostic {key!r} is not described"
 
 
 @pytest.mark.parametrize("name", sorted(COMBINATIONS))

@@ -25,7 +25,14 @@ _KERNEL_NAMES = {RBFKernel: "rbf", InverseMultiquadricKernel: "imq"}
 class MMDPenalty(Objective):
     r"""``weight * MMD^2(q(z), p(z))`` from the batch's posterior samples and prior draws.
 
-    The unbiased estimator (Gretton et al. 2012, *A kernel two-sample test*, eq. 3) between
+    .. math::
+
+        \widehat{\mathrm{MMD}}^2 = \frac{1}{n(n-1)} \sum_{i \ne j} k(z_i, z_j)
+            + \frac{1}{n(n-1)} \sum_{i \ne j} k(\tilde z_i, \tilde z_j)
+            - \frac{2}{n^2} \sum_{i, j} k(z_i, \tilde z_j),
+
+    with ``z_i ~ q(z)`` and ``z~_j ~ p(z)``, ``n = B S``:
+    the unbiased estimator (Gretton et al. 2012, *A kernel two-sample test*, eq. 3) between
     the ``B S`` posterior samples of the batch (samples of the aggregate posterior ``q(z)``)
     and as many draws from the prior (:func:`~pyautoencoder.loss.mmd_unbiased`): the
     divergence of InfoVAE / MMD-VAE (Zhao, Song & Ermon 2019, eq. 6 and Sec. 3.2) and

@@ -25,6 +25,13 @@ class PIWAE(GroupedSamplesObjective):
     the encoder) (Rainforth et al. 2018, *Tighter variational bounds are not necessarily
     better*, Sec. 4, where the two networks take separate steps; here one backward pass).
 
+    With ``w_mk = p(x, z_mk) / q(z_mk | x)`` and :math:`\mathrm{sg}` the stop-gradient,
+
+    .. math::
+
+        \nabla_\theta: \ \log \frac{1}{MK} \sum_{m,k} w_{mk}, \qquad
+        \nabla_\phi: \ \frac1M \sum_{m=1}^M \log \frac1K \sum_{k=1}^K w_{mk}.
+
     The surrogate is ``L_MK(theta, phi) + IWAE(theta; sg z) - L_MK(theta; sg z)``: the last
     two terms use a second decoder pass at the detached samples ``sg(z)`` with ``log q``
     detached, so they reach only the generative parameters, where the two MIWAE gradients
