@@ -21,10 +21,22 @@ def _vae(posterior: str) -> VAE:
     return model.eval()
 
 
-@pytest.mark.parametrize(
-    ("posterior", "field"),
-    [("full", "mu"), ("planar:2", "z"), ("radial:2", "z"), ("iaf:2", "z")],
-)
+def _cases() -> list[tuple[str, str]]:
+    """Every registered posterior but the diagonal (exported elsewhere) and the field its
+    encoder program returns: ``mu``, or ``z = f(mu)`` for a flow (``code_is_mu`` False)."""
+    from pyautoencoder.distributions import FlowPosterior, available_posteriors
+    from pyautoencoder.distributions._posteriors import POSTERIORS
+
+    cases = []
+    for name in available_posteriors():
+        cls = POSTERIORS.get(name)
+        if name != "diagonal":
+            spec = f"{name}:2" if issubclass(cls, FlowPosterior) else name
+            cases.append((spec, "mu" if cls.code_is_mu else "z"))
+    return cases
+
+
+@pytest.mark.parametrize(("posterior", "field"), _cases())
 def test_encoder_program_returns_the_posteriors_code(posterior: str, field: str) -> None:
     model = _vae(posterior)
     program = export_encoder(model, torch.randn(4, 6))
