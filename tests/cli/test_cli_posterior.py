@@ -63,3 +63,24 @@ def test_posterior_mistakes_are_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err, err
     assert err.startswith("pyautoencoder: error: ") and fragment in err, err
+
+
+def _registered_specs() -> list[str]:
+    from pyautoencoder.distributions import FlowPosterior, available_posteriors
+    from pyautoencoder.distributions._posteriors import POSTERIORS
+
+    return [
+        f"{name}:2" if issubclass(POSTERIORS.get(name), FlowPosterior) else name
+        for name in available_posteriors()
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("posterior", [p for p in _registered_specs() if p != "iaf:2"])
+def test_every_registered_posterior_trains_from_the_command_line(
+    posterior: str, tiny_data: Path, tmp_path: Path
+) -> None:
+    assert _train("vae", tiny_data, tmp_path, "--posterior", posterior) == 0
+    _, spec, model, _ = load_run(tmp_path / "run")
+    assert spec.posterior == posterior
+    assert model.latent_posterior.spec() == posterior  # type: ignore[union-attr]
