@@ -1,7 +1,8 @@
 """``Registry[T]``: one name -> object table with a did-you-mean error (timm ``_registry.py``).
 
 The library keeps one registry per kind of named thing (models, likelihoods, priors, MMD
-kernels, noise types, optimizers, objectives). Each is an instance of this class, so lookups,
+kernels, noise types, optimizers, objectives, posteriors, latent samplers, activations,
+quantizer specs). Each is an instance of this class, so lookups,
 case rules and the "did you mean" suggestions behave the same everywhere. This module imports
 nothing of the library: every layer may use it.
 """

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "tanh": nn.Tanh,
-    "softplus": nn.Softplus,
-}
+from .._registry import Registry
+
+ACTIVATION_REGISTRY: Registry[type[nn.Module]] = Registry("activation")
+"""The activation classes by name (the library's one :class:`~pyautoencoder.registry.Registry`
+kind for activations)."""
+for _name, _cls in (
+    ("relu", nn.ReLU),
+    ("leaky_relu", nn.LeakyReLU),
+    ("elu", nn.ELU),
+    ("gelu", nn.GELU),
+    ("silu", nn.SiLU),
+    ("tanh", nn.Tanh),
+    ("softplus", nn.Softplus),
+):
+    ACTIVATION_REGISTRY.register(_name, _cls)
+del _name, _cls
+
+ACTIVATIONS: dict[str, type[nn.Module]] = ACTIVATION_REGISTRY.entries
 """Activation names accepted by every network of :mod:`pyautoencoder.nets` (the ``activation``
 argument), mapped to their ``torch.nn`` module classes."""
 
@@ -25,10 +33,9 @@ argument), mapped to their ``torch.nn`` module classes."""
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module for ``name``; unknown names list the close and valid ones."""
     if not isinstance(name, str) or name.lower() not in ACTIVATIONS:
-        valid = sorted(ACTIVATIONS)
-        close = difflib.get_close_matches(str(name).lower(), valid, n=2)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown activation {name!r}.{hint} Valid: {', '.join(valid)}")
+        hint = ACTIVATION_REGISTRY.did_you_mean(name, n=2)
+        valid = ", ".join(ACTIVATION_REGISTRY.names())
+        raise ValueError(f"unknown activation {name!r}.{hint} Valid: {valid}")
     return ACTIVATIONS[name.lower()]()
 
 

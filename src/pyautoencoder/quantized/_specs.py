@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
+from .._registry import Registry
 from ._composite import GroupedQuantizer, ResidualQuantizer
 from ._fsq import FSQ
 from ._gumbel import GumbelQuantizer
@@ -80,15 +80,19 @@ def _build_gumbel(arg: str | None, dim: int, codes: int | None, spec: str) -> Qu
 
 
 _Builder = Callable[[str | None, int, int | None, str], Quantizer]
-_BUILDERS: dict[str, _Builder] = {
-    "vq": _build_vq,
-    "fsq": _build_fsq,
-    "lfq": _build_lfq,
-    "bsq": _build_bsq,
-    "rvq": _build_rvq,
-    "gvq": _build_gvq,
-    "gumbel": _build_gumbel,
-}
+_SPECS: Registry[_Builder] = Registry("quantizer")
+for _name, _builder in (
+    ("vq", _build_vq),
+    ("fsq", _build_fsq),
+    ("lfq", _build_lfq),
+    ("bsq", _build_bsq),
+    ("rvq", _build_rvq),
+    ("gvq", _build_gvq),
+    ("gumbel", _build_gumbel),
+):
+    _SPECS.register(_name, _builder)
+del _name, _builder
+_BUILDERS: dict[str, _Builder] = _SPECS.entries
 
 SPEC_HELP = "vq[:K] | fsq:L1,L2,... | lfq:BITS | bsq:BITS | rvq:STAGES | gvq:GROUPS | gumbel[:K]"
 """The spec grammar in one line (for ``--help`` texts)."""
@@ -120,7 +124,6 @@ def quantizer_from_spec(spec: str, dim: int, num_codes: int | None = None) -> Qu
     name, _, arg = spec.strip().partition(":")
     key = name.lower()
     if key not in _BUILDERS:
-        close = difflib.get_close_matches(key, _BUILDERS, n=3)
-        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        hint = _SPECS.did_you_mean(key)
         raise ValueError(f"unknown quantizer {name!r} in spec {spec!r}.{hint} Valid: {SPEC_HELP}")
     return _BUILDERS[key](arg if arg else None, dim, num_codes, spec)
