@@ -88,3 +88,34 @@ def test_prior_and_likelihood_objects_are_saved_by_config(tmp_path: Path) -> Non
     expected = model.compute_loss(x, model(x)).objective
     torch.manual_seed(1)
     torch.testing.assert_close(loaded.compute_loss(x, loaded(x)).objective, expected)
+
+
+@pytest.mark.parametrize("posterior", [None, "planar:2"])
+def test_hand_built_cvae_saves_the_shape_of_x_not_of_the_encoder_input(
+    posterior: str | None, tmp_path: Path
+) -> None:
+    from pyautoencoder.variational import CVAE
+
+    torch.manual_seed(0)  # the encoder reads x (10 features) and the one-hot y (2)
+    encoder, decoder = MLPEncoder((12,), (8,)), MLPDecoder(5, (8,), (10,))
+    model = CVAE(encoder, decoder, 3, condition_dim=2, posterior=posterior)
+    x, y = torch.rand(4, 10), torch.tensor([0, 1, 1, 0])
+    model.build(x)
+    save_pretrained(model, tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["constructor"]["input_shape"] == [10]
+    loaded = from_pretrained(tmp_path)
+    model.eval()
+    torch.testing.assert_close(loaded.reconstruct(x, y), model.reconstruct(x, y))
+
+
+def test_a_cvae_with_its_own_conditioning_saves_weights_only(tmp_path: Path) -> None:
+    from pyautoencoder.variational import CVAE, ConcatConditioning
+
+    class Scaled(ConcatConditioning):  # a user's conditioning: no JSON form
+        pass
+
+    model = CVAE(MLPEncoder((12,), (8,)), MLPDecoder(5, (8,), (10,)), 3, 2, Scaled())
+    model.build(torch.rand(4, 10))
+    save_pretrained(model, tmp_path)
+    assert "constructor" not in json.loads((tmp_path / "config.json").read_text())

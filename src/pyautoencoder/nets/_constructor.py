@@ -81,6 +81,12 @@ def constructor_config(model: nn.Module) -> dict[str, Any] | None:
         return None
     if not names:
         return None
+    # A model that feeds the encoder more than x (a CVAE appends y) tells x's own shape.
+    data_shape = getattr(model, "_input_shape_of_encoder_input", None)
+    if callable(data_shape):
+        input_shape = data_shape(input_shape)
+        if input_shape is None:
+            return None
     try:
         converted = {key: _convert(value) for key, value in arguments.items()}
         json.dumps(converted, allow_nan=False)

@@ -166,6 +166,14 @@ class CVAE(VAEBase):
         """``q(z | x, y)``: batch shape ``[B]``, event shape ``[D_z]`` (active grad mode)."""
         return self._posterior_given(x, y)
 
+    def _input_shape_of_encoder_input(self, shape: list[int]) -> list[int] | None:
+        """The shape of one ``x`` whose encoder input has ``shape`` (for the config of a
+        hand-built CVAE): the concatenation appends ``condition_dim`` features to the
+        flattened ``x``. ``None`` when it cannot be told (another conditioning)."""
+        if type(self.conditioning) is ConcatConditioning and len(shape) == 1:
+            return [shape[0] - self.condition_dim] if shape[0] > self.condition_dim else None
+        return None
+
     def _build_pass(self, input_sample: torch.Tensor) -> None:
         # Shapes are all that matter: a zero condition of the right size.
         y = input_sample.new_zeros(input_sample.shape[0], self.condition_dim)
