@@ -188,3 +188,14 @@ def test_iwae_sample_reconstruct_and_encode() -> None:
 def test_iwae_bad_arguments(kwargs: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         IWAE(nn.Linear(6, 4), nn.Linear(2, 6), 2, **kwargs)
+
+
+def test_forward_with_s_none_draws_num_samples_as_in_2x() -> None:
+    torch.manual_seed(0)
+    model = IWAE(nn.Sequential(nn.Linear(5, 8), nn.Tanh()), nn.Linear(3, 5), 3, num_samples=4)
+    x = torch.randn(2, 5)
+    assert model(x, S=None).z.shape == (2, 4, 3)
+    assert model(x, S=None, sample=False).z.shape == (2, 1, 3)
+    vae = VAE(nn.Sequential(nn.Linear(5, 8), nn.Tanh()), nn.Linear(3, 5), 3)
+    with pytest.raises(TypeError):
+        vae(x, S=None)  # the contract's VAE still refuses it

@@ -22,7 +22,8 @@ class IWAE(VAE):
     Tucker et al. 2019) and its diagnostics (``iwae_bound``, ``elbo``, ``log_likelihood``,
     ``kl_divergence``, ``elbo_unweighted``, ``effective_sample_size``) are those of
     :class:`~pyautoencoder.objectives.ImportanceWeightedBound`. ``forward(x)`` draws
-    ``num_samples`` samples (``forward(x, S=k)`` any other number).
+    ``num_samples`` samples (``forward(x, S=k)`` any other number; ``S=None`` is the
+    default, as in 2.x).
 
     Parameters
     ----------
@@ -35,6 +36,8 @@ class IWAE(VAE):
     prior, likelihood, kl_estimator
         As for :class:`VAE` (the KL only feeds the diagnostics).
     """
+
+    _none_samples_is_default = True  # 2.x: forward(x, S=None) drew num_samples
 
     def __init__(
         self,

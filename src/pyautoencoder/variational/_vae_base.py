@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import distributions as D
@@ -245,10 +245,14 @@ class VAEBase(BaseAutoencoder):
         flat = self.decoder(self._decoder_input(z, condition))  # [B * S, ...]
         return VAEDecodeOutput(x_hat=flat.reshape(batch, num_samples, *flat.shape[1:]))
 
+    #: ``forward(x, S=None)`` means the default too (2.x ``IWAE``); the contract's VAE
+    #: refuses ``S=None`` with a ``TypeError``.
+    _none_samples_is_default: ClassVar[bool] = False
+
     def _num_samples(self, S: int, sample: bool) -> int:
         """``S``, or for the default :data:`OBJECTIVE_SAMPLES` the objective's ``num_samples``
         (1 with ``sample=False``)."""
-        if S is OBJECTIVE_SAMPLES:
+        if S is OBJECTIVE_SAMPLES or (S is None and self._none_samples_is_default):
             return self.objective.num_samples if sample else 1
         return S
 
