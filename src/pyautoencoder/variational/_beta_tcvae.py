@@ -46,6 +46,8 @@ class BetaTCVAE(VAE):
         As for :class:`VAE`.
     """
 
+    _likelihood_was_third = True  # 2.x compute_loss(x, output, likelihood)
+
     def __init__(
         self,
         encoder: nn.Module,

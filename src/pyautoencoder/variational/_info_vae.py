@@ -91,6 +91,8 @@ class InfoVAE(VAE):
         As for :class:`VAE`.
     """
 
+    _likelihood_was_third = True  # 2.x compute_loss(x, output, likelihood)
+
     def __init__(
         self,
         encoder: nn.Module,
@@ -166,6 +168,8 @@ class WAE(VAE):
     prior, likelihood, kl_estimator
         As for :class:`VAE`.
     """
+
+    _likelihood_was_third = True  # 2.x compute_loss(x, output, likelihood)
 
     def __init__(
         self,

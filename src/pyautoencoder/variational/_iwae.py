@@ -39,6 +39,8 @@ class IWAE(VAE):
 
     _none_samples_is_default = True  # 2.x: forward(x, S=None) drew num_samples
 
+    _likelihood_was_third = True  # 2.x compute_loss(x, output, likelihood)
+
     def __init__(
         self,
         encoder: nn.Module,

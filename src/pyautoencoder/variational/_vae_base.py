@@ -13,6 +13,7 @@ for the CVAE.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -338,8 +339,33 @@ class VAEBase(BaseAutoencoder):
         likelihood (``"gaussian"`` unless the constructor got another one). See
         :mod:`pyautoencoder.objectives` for the objectives and their diagnostics.
         """
+        if self._likelihood_was_third and isinstance(beta, str | Likelihood | LikelihoodType):
+            beta, likelihood = self._positional_likelihood(beta, likelihood)
         result: LossResult = self.objective(self, x, output, beta=beta, likelihood=likelihood)
         return result
+
+    #: 2.x ``compute_loss(x, output, likelihood)`` of the presets that had no ``beta``
+    #: (IWAE, BetaTCVAE, InfoVAE, WAE): a likelihood in ``beta``'s place is still read as
+    #: the likelihood, with a ``DeprecationWarning``.
+    _likelihood_was_third: ClassVar[bool] = False
+
+    def _positional_likelihood(
+        self,
+        given: LikelihoodType | str | Likelihood,
+        likelihood: LikelihoodType | str | Likelihood | None,
+    ) -> tuple[float, LikelihoodType | str | Likelihood]:
+        if likelihood is not None:
+            raise TypeError(
+                f"{type(self).__name__}.compute_loss got a likelihood both as its third "
+                "argument (beta) and as likelihood="
+            )
+        warnings.warn(
+            f"{type(self).__name__}.compute_loss(x, output, likelihood): the third argument is "
+            "beta now; pass likelihood=... by keyword",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return 1.0, given
 
     def reconstruction_log_prob(
         self,
