@@ -119,3 +119,22 @@ def test_a_cvae_with_its_own_conditioning_saves_weights_only(tmp_path: Path) -> 
     model.build(torch.rand(4, 10))
     save_pretrained(model, tmp_path)
     assert "constructor" not in json.loads((tmp_path / "config.json").read_text())
+
+
+def test_training_checkpoints_of_a_hand_built_model_are_rebuilt_by_from_pretrained(
+    tmp_path: Path,
+) -> None:
+    from pyautoencoder.training import fit
+
+    torch.manual_seed(0)
+    model = VAE(*_nets(), 3, objective=MIWAE(2, 2))
+    x = torch.rand(12, 10)
+    model.build(x[:2])
+    fit(model, x, max_steps=2, batch_size=6, progress=False, accelerator="cpu", out_dir=tmp_path)
+    (checkpoint,) = [p for p in (tmp_path / "checkpoints").iterdir() if p.is_dir()]
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["model"] is None and config["constructor"]["name"] == "vae"
+    loaded = from_pretrained(checkpoint)
+    assert loaded.objective.config() == model.objective.config()
+    model.eval()
+    torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x))

@@ -102,9 +102,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path
     spec = stored.get("model") if isinstance(stored, dict) else None
     config = make_config(spec)  # the library version of the writer
     if spec is None:
-        constructor = constructor_config(model)
-        if constructor is not None:  # built by hand from library objects only
-            config["constructor"] = constructor
+        config = hand_built_config(model) or config
     save_file = _safetensors_torch().save_file
     metadata = {"format": "pt", "producer": FORMAT_NAME}
     folder.mkdir(parents=True, exist_ok=True)
@@ -266,6 +264,18 @@ def _check_model_keys(arguments: dict[str, Any], create_model: Any, path: Path) 
             f"{', '.join(sorted(known | {'model_kwargs'}))} (model options go under "
             "'model_kwargs')"
         )
+
+
+def hand_built_config(model: nn.Module) -> dict[str, Any] | None:
+    """The ``config.json`` of a model built by hand from library objects only: the format
+    header and its ``"constructor"`` (see :func:`constructor_config`); ``None`` when it has
+    none (custom networks, unregistered classes). ``fit``'s checkpoints write it too."""
+    constructor = constructor_config(model)
+    if constructor is None:
+        return None
+    config = make_config(None)
+    config["constructor"] = constructor
+    return config
 
 
 def from_pretrained(

@@ -3,7 +3,8 @@
 Layout of a checkpoint folder (``<checkpoint_dir>/step-00001234/``)::
 
     model.safetensors   the model's state_dict (safetensors: no code is ever unpickled)
-    config.json         the model's constructor config, when it has one (``pretrained_config``)
+    config.json         the model's constructor config, when it has one (``pretrained_config``,
+                        or the constructor arguments of a model built by hand)
     trainer_state.pt    optimizer, scheduler, RNG states, step counters, run config; written
                         with ``torch.save`` and read back with ``torch.load(weights_only=True)``
 
@@ -190,7 +191,8 @@ def save_checkpoint(
         Folder name of this checkpoint (``step-00000100``, ``best``).
     model : nn.Module
         The unwrapped model; its ``state_dict`` goes to ``model.safetensors`` and its
-        ``pretrained_config`` (when present) to ``config.json``.
+        ``pretrained_config`` (when present; a model built by hand from library objects: its
+        constructor config) to ``config.json``.
     state : dict
         Trainer state: tensors and plain Python containers/values only.
     keep_last : int or None
@@ -207,6 +209,10 @@ def save_checkpoint(
     try:
         save_weights(model, staging / WEIGHTS_FILE, {"step": str(state.get("step", ""))})
         config = getattr(model, "pretrained_config", None)
+        if not isinstance(config, dict):  # a model built by hand from library objects
+            from ..nets._pretrained import hand_built_config  # nets reads checkpoints too
+
+            config = hand_built_config(model)
         if isinstance(config, dict):
             atomic_write_json(staging / CONFIG_FILE, config)
         save_trainer_state(staging / STATE_FILE, state)
