@@ -35,7 +35,9 @@ log = logging.getLogger("mkdocs.hooks.figures")
 
 # script -> extra command-line arguments (each script's defaults are what users run)
 FIGURE_EXAMPLES: dict[str, list[str]] = {
-    "beta_vae_shapes.py": ["--epochs", "15"],  # the slowest first
+    # the slowest first (about 60 s of CPU: three 64x64 autoencoders, one with a discriminator)
+    "adversarial_image_ae.py": ["--steps", "200", "--batch-size", "8", "--num-train", "1024"],
+    "beta_vae_shapes.py": ["--epochs", "15"],
     "iwae_bounds.py": ["--data", "digits"],
     "fit_beta_warmup.py": ["--data", "digits", "--epochs", "30", "--warmup-epochs", "10"],
     "vqvae_tokenizer.py": ["--data", "digits", "--epochs", "10"],

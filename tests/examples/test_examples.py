@@ -36,6 +36,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "checkpoint_resume.py": [*DIGITS, "--epochs", "1"],
     "fitted_samplers.py": [*DIGITS, "--epochs", "3", "--fit-steps", "50"],
     "sparse_autoencoder.py": ["--epochs", "3"],
+    "adversarial_image_ae.py": ["--steps", "6", "--num-train", "64", "--batch-size", "8"],
 }
 
 
@@ -124,6 +125,15 @@ def check_sparse_autoencoder(stdout: str, out: Path) -> None:
     assert 0 < l0 <= 4 and 0 < fvu < 1
 
 
+def check_adversarial_image_ae(stdout: str, out: Path) -> None:
+    for objective in ("L2", "L2 + perceptual", "L2 + perceptual + adversarial"):
+        mse, score, sharpness = numbers(
+            rf"(?m)^{re.escape(objective)}: MSE (\S+), MS-SSIM (\S+), sharpness (\S+) \(", stdout
+        )
+        assert 0 < mse < 1 and -1 <= score <= 1 and sharpness >= 0
+    assert (out / "adversarial_image_ae.png").stat().st_size > 1000
+
+
 CHECKS: dict[str, Callable[[str, Path], None]] = {
     "plot_reconstructions.py": check_reconstructions,
     "iwae_bounds.py": check_iwae,
@@ -135,6 +145,7 @@ CHECKS: dict[str, Callable[[str, Path], None]] = {
     "checkpoint_resume.py": check_resume,
     "fitted_samplers.py": check_samplers,
     "sparse_autoencoder.py": check_sparse_autoencoder,
+    "adversarial_image_ae.py": check_adversarial_image_ae,
 }
 
 
