@@ -19,8 +19,9 @@ state. The ELBO is
 with each group's KL in closed form given the upper groups' samples (Sønderby et al. 2016,
 eq. 15; Vahdat & Kautz 2020, eq. 2). The models implement the objective protocol of
 :mod:`pyautoencoder.objectives` (``reconstruction_log_prob``, ``kl_per_dim``,
-``posterior_log_prob``, ``prior_log_prob``), so :class:`~pyautoencoder.objectives.ELBO` and
-:class:`~pyautoencoder.objectives.ImportanceWeightedBound` work unchanged, and
+``posterior_log_prob``, ``prior_log_prob``), so :class:`~pyautoencoder.objectives.ELBO`,
+:class:`~pyautoencoder.objectives.ImportanceWeightedBound`, MIWAE, CIWAE and CapacityELBO work
+unchanged (``forward(x)`` draws the objective's ``num_samples``), and
 :func:`~pyautoencoder.evaluation.log_likelihood_estimate` uses the full top-down posterior as
 its proposal (:meth:`sample_log_terms`).
 """
@@ -454,8 +455,8 @@ class _TopDownVAE(BaseAutoencoder):
     def latent_prior(self) -> Any:
         raise TypeError(
             f"{type(self).__name__} has no single prior object (its prior is top-down); "
-            "objectives that need one (TotalCorrelation, MMDPenalty) do not apply: use ELBO or "
-            "ImportanceWeightedBound"
+            "objectives that need one (TotalCorrelation, MMDPenalty, PIWAE) do not apply: use "
+            "ELBO, ImportanceWeightedBound, MIWAE, CIWAE or CapacityELBO"
         )
 
     def compute_loss(
