@@ -253,7 +253,8 @@ def vouch_finite(witness: torch.Tensor, *covered: torch.Tensor) -> None:
     ``x`` and ``x_hat`` ``[B, S, ...]`` in the fused test. Does nothing outside a scope or
     when value checks are off.
     """
-    pending = _pending()
+    scope = _LOCAL.scope  # no scope, or one that records nothing (checks off): nothing to do
+    pending = None if scope is None else scope.pending
     if pending is None or not value_checks_enabled():
         return
     pending.items.append(("finite", witness, 0.0, 0.0))
