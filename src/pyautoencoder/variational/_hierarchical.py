@@ -242,9 +242,13 @@ class _TopDownVAE(BaseAutoencoder):
         self.objective = objective if objective is not None else ELBO()
         width = self.hidden_dim
         # p(z_l | state) for every group below the top (the top prior is N(0, I)).
-        self.prior_heads = nn.ModuleList(nn.Linear(width, 2 * d) for d in self.latent_dims[:-1])
+        self.prior_heads = nn.ModuleList(self._prior_head(width, d) for d in self.latent_dims[:-1])
 
     # ------------------------------------------------------------------ subclass hooks
+    def _prior_head(self, width: int, size: int) -> nn.Module:
+        """``state [N, width] -> (mu, log_var) [N, 2 size]`` of ``p(z_l | state)``."""
+        return nn.Linear(width, 2 * size)
+
     @abstractmethod
     def _posterior(
         self, group: int, state: torch.Tensor | None, feature: torch.Tensor,
@@ -580,16 +584,25 @@ class HierarchicalVAE(_TopDownVAE):
     Vahdat & Kautz (2020), *NVAE: A Deep Hierarchical Variational Autoencoder*; Child (2021),
     *Very Deep VAEs Generalize Autoregressive Models and Can Outperform Them on Images*. A
     deterministic top-down state ``s [N, hidden_dim]`` starts from a learned vector; each
-    group ``l`` (top first) has the prior ``p(z_l | s) = N(mu_p(s), sigma_p^2(s))`` (``N(0, I)``
-    at the top) and the posterior given relative to it (NVAE's residual normal, eq. 3):
-    ``mu_q = mu_p + delta_mu``, ``log sigma_q^2 = log sigma_p^2 + delta``, with ``(delta_mu,
-    delta)`` a linear map of ``[s, h]`` (``h`` the encoder's features, shared by every group:
-    one bottom-up pass). The state then takes the sample in (VDVAE's top-down block, fig. 3):
-    ``s <- s + W_l z_l``, ``s <- s + MLP_l(s)``, the last layer of each residual branch starting
-    at zero. The decoder reads a linear map of the final state to ``decoder_dim`` features
-    (default ``latent_dims[0]``, so one decoder fits both hierarchical models). ``W_l`` and that
-    map start with unit variance gain, so a one-group model starts with ``z`` reaching the
-    decoder at a :class:`VAE`'s scale (and is a VAE whose decoder begins with them: tested).
+    group ``l`` (top first) has the prior ``p(z_l | s) = N(mu_p(s), sigma_p^2(s))``, an MLP of the
+    state (VDVAE's prior block; ``N(0, I)`` at the top), and the posterior
+    ``q(z_l | s, x) = N(mu_q, sigma_q^2)`` with ``(mu_q, log sigma_q^2)`` a linear map of
+    ``[s, h]`` (VDVAE's posterior from the state and the encoder's activations; ``h`` the
+    encoder's features, shared by every group: one bottom-up pass). The state then takes the
+    sample in (VDVAE's top-down block, fig. 3): ``s <- s + W_l z_l``, ``s <- s + MLP_l(s)``, the
+    last layer of each residual branch starting at zero. The decoder reads a linear map of the
+    final state to ``decoder_dim`` features (default ``latent_dims[0]``, so one decoder fits
+    both hierarchical models). ``W_l`` and that map start with unit variance gain, so a
+    one-group model starts with ``z`` reaching the decoder at a :class:`VAE`'s scale (and is a
+    VAE whose decoder begins with them: tested).
+
+    What differs from NVAE, and why (binarized MNIST, 10 epochs, ``docs/hierarchical.md``):
+    NVAE's residual normal posterior (``mu_q = mu_p + delta_mu``, ``log sigma_q^2 = log
+    sigma_p^2 + delta``) lets the reconstruction lower a group's noise through the *prior's*
+    variance at no KL cost, and the groups below the top went nearly deterministic (1-2 nats
+    of KL); a linear prior head on a state that starts linear in ``z_{>l}`` makes the whole
+    hierarchy start as one Gaussian. With both as here, 2 groups of 16 gained 3.7 nats of
+    held-out log-likelihood and 4 groups of 8 gained 3.0.
 
     Against instabilities (VDVAE, sec. 3.3) train with gradient clipping, e.g.
     ``fit(..., gradient_clip_val=200)``. A KL warm-up applies to every group at once
@@ -645,6 +658,9 @@ class HierarchicalVAE(_TopDownVAE):
         self.cells = nn.ModuleList(_TopDownCell(d, width) for d in self.latent_dims)
         self.to_decoder = _unit_gain_linear(width, self.decoder_dim)
 
+    def _prior_head(self, width: int, size: int) -> nn.Module:
+        return _mlp(width, width, 2 * size)
+
     def _bottom_up(self, h: torch.Tensor) -> list[torch.Tensor]:
         return [h] * len(self.latent_dims)
 
@@ -657,10 +673,10 @@ class HierarchicalVAE(_TopDownVAE):
     ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
         if state is None:
             raise RuntimeError("HierarchicalVAE's top-down state is missing")
-        delta_mu, delta_log_var = self.posterior_heads[group](
-            torch.cat([state, feature], dim=-1)
-        ).chunk(2, dim=-1)
-        return mu_p + delta_mu, log_var_p + delta_log_var
+        mu, log_var = self.posterior_heads[group](torch.cat([state, feature], dim=-1)).chunk(
+            2, dim=-1
+        )
+        return mu, log_var
 
     def _next_state(self, group: int, state: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
         if state is None:
