@@ -102,7 +102,18 @@ def _lookups() -> dict[str, tuple[Callable[[], object], str]]:
         "activation": (lambda: make_activation("rellu"), "'relu'"),
         "quantizer": (lambda: quantizer_from_spec("fsqq:8,5", 4), "'fsq'"),
         "sampler": (lambda: get_sampler("gmmm"), "'gmm'"),
+        "optimizer": (_misspelt_optimizer, "'adam'"),
     }
+
+
+def _misspelt_optimizer() -> object:
+    import torch
+    from torch import nn
+
+    from pyautoencoder.training._optim import make_optimizer
+
+    weights = [nn.Parameter(torch.zeros(1))]
+    return make_optimizer("adamm", weights, lr=1e-3, weight_decay=0.0, extra={})
 
 
 @pytest.mark.parametrize("kind", sorted(_lookups()))
