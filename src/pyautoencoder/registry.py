@@ -63,6 +63,9 @@ class ModelEntry:
     latent_arg: str | None
     dataset_size_arg: str | None = None
     latent_shape_arg: str | None = None
+    #: A constructor argument that, when given, is the decoder's input width instead of the
+    #: latent size (a hierarchical model's ``decoder_dim``).
+    decoder_input_arg: str | None = None
 
 
 _T = TypeVar("_T", bound=type[nn.Module])
@@ -85,6 +88,7 @@ def register_model(
     latent_arg: str | None = "latent_dim",
     dataset_size_arg: str | None = None,
     latent_shape_arg: str | None = None,
+    decoder_input_arg: str | None = None,
 ) -> Callable[[_T], _T]:
     """Class decorator that makes a model available by ``name`` (lower-case, underscores)."""
     key = _normalise(name)
@@ -101,6 +105,7 @@ def register_model(
             latent_arg=latent_arg,
             dataset_size_arg=dataset_size_arg,
             latent_shape_arg=latent_shape_arg,
+            decoder_input_arg=decoder_input_arg,
         )
         return cls
 

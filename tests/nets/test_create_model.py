@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,3 +115,22 @@ def test_invalid_arguments_are_explained(kwargs: dict[str, object], message: str
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=message):
         create_model(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("net", ["mlp", "resnet"])
+def test_a_hierarchical_decoder_dim_sizes_the_decoder_it_builds(net: str, tmp_path: Path) -> None:
+    """``decoder_dim`` (the registry's decoder_input_arg) is the built decoder's input width,
+    and the saved config rebuilds the same model."""
+    from pyautoencoder.pretrained import from_pretrained, save_pretrained
+
+    extra = {"hidden": (16,)} if net == "mlp" else {"channels": (4, 8)}
+    model = create_model(
+        "hierarchical_vae", (1, 8, 8), 6, net=net, num_groups=2, decoder_dim=10, **extra
+    )
+    assert model.decoder_dim == 10
+    assert model(torch.rand(3, 1, 8, 8)).x_hat.shape == (3, 1, 1, 8, 8)
+    save_pretrained(model, tmp_path / "m")
+    again = from_pretrained(tmp_path / "m")
+    assert again.decoder_dim == 10
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name

@@ -230,15 +230,26 @@ def _flat_latent_model(
         kwargs[entry.latent_arg] = latent_dim
     if entry.latent == "dictionary":  # no networks: the model owns its linear maps
         return entry.cls(input_dim=num_features(shape), **kwargs)
+    # A "features" model's networks read the latent size only for the decoder's input.
+    decoder_in = _decoder_input_size(entry, latent_dim, model_kwargs)
     if net == "resnet":
         encoder, decoder = resnet_networks(
-            entry.name, shape, latent_dim, channels, latent_channels, entry.latent
+            entry.name, shape, decoder_in, channels, latent_channels, entry.latent
         )
     else:
         encoder, decoder = _networks(
-            entry, shape, latent_dim, net, widths, channels, activation, model_kwargs
+            entry, shape, decoder_in, net, widths, channels, activation, model_kwargs
         )
     return entry.cls(encoder, decoder, **kwargs)
+
+
+def _decoder_input_size(entry: ModelEntry, latent_dim: int, model_kwargs: dict[str, Any]) -> int:
+    """The decoder's input width: ``latent_dim``, or the model's ``decoder_input_arg`` when
+    given (a hierarchical model reading ``decoder_dim`` features of its final state)."""
+    argument = entry.decoder_input_arg
+    if argument is None or model_kwargs.get(argument) is None:
+        return latent_dim
+    return check_size(model_kwargs[argument], argument)
 
 
 def make_config(model_spec: dict[str, Any] | None) -> dict[str, Any]:

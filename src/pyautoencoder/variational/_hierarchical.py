@@ -577,7 +577,12 @@ class LadderVAE(_TopDownVAE):
         return z_bottom
 
 
-@register_model("hierarchical_vae", latent="features", latent_arg="latent_dims")
+@register_model(
+    "hierarchical_vae",
+    latent="features",
+    latent_arg="latent_dims",
+    decoder_input_arg="decoder_dim",
+)
 class HierarchicalVAE(_TopDownVAE):
     r"""A top-down hierarchical VAE with residual cells, in the style of NVAE and VDVAE.
 
