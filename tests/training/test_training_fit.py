@@ -285,9 +285,14 @@ def test_bf16_mixed_precision_trains_on_cpu(data) -> None:
     assert torch.isfinite(torch.tensor(result.val_metrics["loss"]))
 
 
-def test_bf16_mixed_precision_autocasts_the_resnet_vae_and_keeps_its_loss_finite() -> None:
+@pytest.mark.parametrize("latent_dim", [4, None], ids=["flat", "latent_maps"])
+def test_bf16_mixed_precision_autocasts_the_resnet_vae_and_keeps_its_loss_finite(
+    latent_dim: int | None,
+) -> None:
     torch.manual_seed(0)
-    model = create_model("vae", (1, 16, 16), 4, net="resnet", channels=(4, 8), latent_channels=2)
+    model = create_model(
+        "vae", (1, 16, 16), latent_dim, net="resnet", channels=(4, 8), latent_channels=2
+    )
     last_conv = [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)][-1]
     seen: set[torch.dtype] = set()
     handle = last_conv.register_forward_hook(lambda mod, args, out: seen.add(out.dtype))
