@@ -134,6 +134,23 @@ def test_one_non_finite_value_is_named_through_the_witnesses(
         model.compute_loss(x, output)
 
 
+@pytest.mark.parametrize("bad", [1.5, -0.5, float("nan"), float("inf")])
+def test_checks_on_an_expanded_view_see_each_value(bad: float) -> None:
+    """``x`` against K samples is an expanded view; the fused test reads it once, not K times,
+    and still finds a bad value."""
+    x = torch.tensor([[0.2, 0.7], [0.1, bad]])
+    view = x.unsqueeze(1).expand(2, 4, 2)
+    with pytest.raises(ValueError, match=r"^x must"), ValueCheckScope():
+        check_all_finite(x=view)
+        check_in_closed_interval("x", view, 0.0, 1.0)
+
+
+def test_an_iwae_names_a_target_outside_the_bernoulli_support() -> None:
+    model, x = _vae(IWAE, num_samples=4), _data()
+    with pytest.raises(ValueError, match=r"x \(Bernoulli targets\) must lie in \[0, 1\]"):
+        model.compute_loss(_with(x, 1.5), model(x))
+
+
 def test_a_support_error_is_still_named_inside_a_model_call() -> None:
     model = _vae()
     x = _data()

@@ -310,12 +310,12 @@ def _fast_test_fails(items: list[_Item], vouched: list[torch.Tensor]) -> bool:
                 elif tensor.numel() == 0:
                     continue
                 else:
-                    values = (tensor.sum(),)
+                    values = (_distinct_elements(tensor).sum(),)
                 bounds = ((-math.inf, math.inf),)
             elif kind == "range":  # (min, max): min >= low, max <= high
                 if tensor.numel() == 0:
                     continue
-                values = tuple(torch.aminmax(tensor))
+                values = tuple(torch.aminmax(_distinct_elements(tensor)))
                 bounds = ((low, math.inf), (-math.inf, high))
             else:  # "scalar": a 0-dim tensor itself, within [low, high]
                 values = (tensor.reshape(()),)
@@ -340,6 +340,19 @@ def _fast_test_fails(items: list[_Item], vouched: list[torch.Tensor]) -> bool:
                 group_ok = torch.clamp(stacked, low_t, high_t).eq(stacked).all()
             ok = group_ok if ok is None else ok & group_ok.to(ok.device)
     return ok is not None and not bool(ok)
+
+
+def _distinct_elements(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` without the repeats of an expanded view (stride 0): the same values once.
+
+    ``x.unsqueeze(1).expand(B, K, ...)`` (``x`` against ``K`` samples) is tested on ``[B, 1,
+    ...]``: ``K`` times fewer elements, the same finiteness, minimum and maximum.
+    """
+    strides = tensor.stride()
+    if 0 not in strides:
+        return tensor
+    index = tuple(slice(0, 1) if stride == 0 else slice(None) for stride in strides)
+    return tensor[index]
 
 
 class _Group:
