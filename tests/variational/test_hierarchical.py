@@ -14,7 +14,7 @@ from torch import nn
 from pyautoencoder.evaluation import elbo, log_likelihood_estimate
 from pyautoencoder.objectives import ImportanceWeightedBound, TotalCorrelation
 from pyautoencoder.variational import VAE, HierarchicalVAE, LadderVAE
-from pyautoencoder.variational._hierarchical import (
+from pyautoencoder.variational._gaussian_groups import (
     gaussian_kl_per_dim,
     natural_parameter_merge,
     precision_weighted_merge,

@@ -10,14 +10,10 @@ from ._conditioning import ConcatConditioning, Conditioning
 from ._cvae import CVAE
 from ._dip_vae import DIPVAE
 from ._factor_vae import FactorVAE
-from ._hierarchical import (
-    HierarchicalEncodeOutput,
-    HierarchicalOutput,
-    HierarchicalVAE,
-    LadderVAE,
-)
+from ._hierarchical import HierarchicalVAE
 from ._info_vae import WAE, InfoVAE
 from ._iwae import IWAE
+from ._ladder import LadderVAE
 from ._outputs import (
     AdaGVAEOutput,
     PosteriorEncodeOutput,
@@ -26,6 +22,7 @@ from ._outputs import (
     VAEEncodeOutput,
     VAEOutput,
 )
+from ._top_down import HierarchicalEncodeOutput, HierarchicalOutput
 from ._vae import VAE
 from ._vae_gan import VAEGAN
 
