@@ -120,3 +120,25 @@ def check_training_steps(steps: Sequence[UpdateStep], owner: str) -> tuple[Updat
                     f"{step.name!r}; each parameter belongs to one step's optimizer"
                 )
     return steps
+
+
+def parameters_except(model: nn.Module, *excluded: nn.Module) -> tuple[nn.Parameter, ...]:
+    """The trainable parameters of ``model``, in its order, that none of ``excluded`` holds.
+
+    The parameter group of a generator-side step: ``parameters_except(model,
+    model.discriminator)`` is every trainable parameter but the discriminator's.
+    """
+    held = {id(p) for module in excluded for p in module.parameters()}
+    return tuple(p for p in model.parameters() if p.requires_grad and id(p) not in held)
+
+
+def discriminator_update(
+    discriminator: nn.Module,
+    loss: Callable[..., Any],
+    start_step: int = 0,
+    lr: float | None = None,
+) -> UpdateStep:
+    """The ``"discriminator"`` step of an adversarial model: the discriminator's trainable
+    parameters, trained on ``loss`` from ``start_step`` on with its own ``lr`` (validated)."""
+    parameters = tuple(p for p in discriminator.parameters() if p.requires_grad)
+    return UpdateStep("discriminator", parameters, loss, start_step=start_step, lr=lr)

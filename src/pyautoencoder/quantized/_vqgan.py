@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .._base._discriminator import FeatureDiscriminator
-from .._base._steps import UpdateStep
+from .._base._steps import UpdateStep, discriminator_update, parameters_except
 from .._validation import check_weight
 from ..distributions._likelihood import Likelihood, LikelihoodType
 from ..loss._adversarial import (
@@ -219,18 +219,16 @@ class VQGAN(VQVAE):
         return LossResult(loss, {"accuracy": accuracy.detach()})
 
     def _discriminator_step(self) -> UpdateStep:
-        return UpdateStep(
-            "discriminator",
-            tuple(self.discriminator.parameters()),
+        return discriminator_update(
+            self.discriminator,
             self.discriminator_loss,
-            start_step=self.discriminator_start_step,
-            lr=self.discriminator_lr,
+            self.discriminator_start_step,
+            self.discriminator_lr,
         )
 
     def training_steps(self) -> tuple[UpdateStep, UpdateStep]:
         """``"autoencoder"`` (all but the discriminator's parameters), ``"discriminator"``."""
-        critic = {id(p) for p in self.discriminator.parameters()}
-        rest = tuple(p for p in self.parameters() if p.requires_grad and id(p) not in critic)
+        rest = parameters_except(self, self.discriminator)
         return (
             UpdateStep("autoencoder", rest, self.autoencoder_loss, uses_loss_kwargs=True),
             self._discriminator_step(),

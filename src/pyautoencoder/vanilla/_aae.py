@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .._base._discriminator import LatentDiscriminator
-from .._base._steps import UpdateStep
+from .._base._steps import UpdateStep, discriminator_update, parameters_except
 from .._validation import check_num_samples, check_positive_int, check_weight
 from ..distributions._priors import Prior, get_prior
 from ..loss._adversarial import logistic_discriminator_loss, non_saturating_generator_loss
@@ -130,18 +130,16 @@ class AAE(LikelihoodAE):
         return self.compute_loss(x, self(x), likelihood=likelihood)
 
     def _discriminator_step(self) -> UpdateStep:
-        return UpdateStep(
-            "discriminator",
-            tuple(self.discriminator.parameters()),
+        return discriminator_update(
+            self.discriminator,
             self.discriminator_loss,
-            start_step=self.discriminator_start_step,
-            lr=self.discriminator_lr,
+            self.discriminator_start_step,
+            self.discriminator_lr,
         )
 
     def training_steps(self) -> tuple[UpdateStep, UpdateStep]:
         """``"autoencoder"`` (every parameter but the discriminator's), ``"discriminator"``."""
-        critic = {id(p) for p in self.discriminator.parameters()}
-        rest = tuple(p for p in self.parameters() if p.requires_grad and id(p) not in critic)
+        rest = parameters_except(self, self.discriminator)
         return (
             UpdateStep("autoencoder", rest, self._autoencoder_loss, uses_loss_kwargs=True),
             self._discriminator_step(),

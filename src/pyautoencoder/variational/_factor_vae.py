@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .._base._discriminator import LatentDiscriminator
-from .._base._steps import UpdateStep
+from .._base._steps import UpdateStep, discriminator_update, parameters_except
 from .._validation import check_weight
 from ..distributions._kl import KLEstimator
 from ..distributions._likelihood import Likelihood, LikelihoodType
@@ -150,18 +150,16 @@ class FactorVAE(VAE):
 
     def training_steps(self) -> tuple[UpdateStep, UpdateStep]:
         """``"vae"`` (every parameter but the discriminator's) then ``"discriminator"``."""
-        critic = {id(p) for p in self.discriminator.parameters()}
-        rest = tuple(p for p in self.parameters() if p.requires_grad and id(p) not in critic)
+        rest = parameters_except(self, self.discriminator)
         return (
             UpdateStep("vae", rest, self._vae_loss, uses_loss_kwargs=True),
             self._discriminator_step(),
         )
 
     def _discriminator_step(self) -> UpdateStep:
-        return UpdateStep(
-            "discriminator",
-            tuple(self.discriminator.parameters()),
+        return discriminator_update(
+            self.discriminator,
             self.discriminator_loss,
-            start_step=self.discriminator_start_step,
-            lr=self.discriminator_lr,
+            self.discriminator_start_step,
+            self.discriminator_lr,
         )

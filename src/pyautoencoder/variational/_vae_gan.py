@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .._base._discriminator import FeatureDiscriminator
-from .._base._steps import UpdateStep
+from .._base._steps import UpdateStep, discriminator_update, parameters_except
 from .._validation import check_weight
 from ..distributions._kl import KLEstimator
 from ..distributions._likelihood import Likelihood, LikelihoodType
@@ -206,19 +206,17 @@ class VAEGAN(VAE):
         return LossResult(loss, {"accuracy": accuracy.detach()})
 
     def _discriminator_step(self) -> UpdateStep:
-        return UpdateStep(
-            "discriminator",
-            tuple(p for p in self.discriminator.parameters() if p.requires_grad),
+        return discriminator_update(
+            self.discriminator,
             self.discriminator_loss,
-            start_step=self.discriminator_start_step,
-            lr=self.discriminator_lr,
+            self.discriminator_start_step,
+            self.discriminator_lr,
         )
 
     def training_steps(self) -> tuple[UpdateStep, UpdateStep, UpdateStep]:
         """``"encoder"`` (encoder, sampling layer, posterior and prior parameters),
         ``"decoder"``, ``"discriminator"``: Larsen et al. (2016), Algorithm 1."""
-        others = {id(p) for m in (self.decoder, self.discriminator) for p in m.parameters()}
-        encoder = tuple(p for p in self.parameters() if p.requires_grad and id(p) not in others)
+        encoder = parameters_except(self, self.decoder, self.discriminator)
         decoder = tuple(p for p in self.decoder.parameters() if p.requires_grad)
         return (
             UpdateStep("encoder", encoder, self.encoder_loss, uses_loss_kwargs=True),
