@@ -25,7 +25,9 @@ cores), in an order rotated each run; the tables give the median over ``--runs``
 run's ratio. Libraries:
 
 * ``ours``: this repository (``PYTHONPATH=<repo>/src`` with this Python), value checks on
-  (the default) and off (``model.value_checks = False``, the per-model switch);
+  (the default) and off (``model.value_checks = False``, the per-model switch): one model
+  instance, the switch set before each block, so that only the checks differ between the two
+  rows (two instances differ by up to 3 % per step from where their memory lands);
 * ``reference 2.1.0``: ``pip install pyautoencoder==2.1.0``, same import name, so its own venv
   (``--reference-python``, or one created under ``.bench_cache/ref-venv`` on first use);
 * ``pythae``: pythae's VAE / AE / IWAE with the same networks in its own venv

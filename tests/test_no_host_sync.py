@@ -106,7 +106,7 @@ def test_value_checks_on_are_seen_by_the_counter(monkeypatch: pytest.MonkeyPatch
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     with pyautoencoder.value_checks(True), count_host_reads(monkeypatch) as counts:
         _training_steps(model, optimizer, x, steps=1)
-    assert counts["__bool__"] >= 1  # the NaN/inf and Bernoulli-support checks read values
+    assert sum(counts.values()) >= 1  # the NaN/inf and Bernoulli-support checks read values
 
 
 def test_fit_steps_after_the_checked_batches_read_no_tensor_value(

@@ -95,7 +95,7 @@ def test_checked_compute_loss_reads_the_host_once(
     kwargs = {} if isinstance(model, IWAE) else {"beta": torch.tensor(0.5)}  # tensor beta: a check
     with host_reads(monkeypatch) as counts:
         model.compute_loss(x, output, **kwargs)
-    assert counts == {**dict.fromkeys(_READS, 0), "__bool__": 1}
+    assert counts == {**dict.fromkeys(_READS, 0), "tolist": 1}  # one read of the stacked tests
 
 
 def test_checked_ae_loss_reads_the_host_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +103,7 @@ def test_checked_ae_loss_reads_the_host_once(monkeypatch: pytest.MonkeyPatch) ->
     output = model(x)
     with host_reads(monkeypatch) as counts:
         model.compute_loss(x, output, likelihood="bernoulli")
-    assert counts["__bool__"] == 1 and sum(counts.values()) == 1
+    assert counts["tolist"] == 1 and sum(counts.values()) == 1
 
 
 def test_the_first_recorded_check_is_reported_when_several_fail() -> None:

@@ -38,9 +38,10 @@ import math
 import numbers
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 import torch
+
+from ._fused_read import Item, fast_test_fails
 
 _VALUE_CHECKS_ENABLED = True
 
@@ -97,7 +98,6 @@ def value_checks(enabled: bool) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------- check scopes
-_Item = tuple[str, torch.Tensor, float, float]  # (kind, tensor, low, high)
 
 
 class _PendingChecks:
@@ -106,7 +106,7 @@ class _PendingChecks:
     __slots__ = ("exact", "items", "vouched")
 
     def __init__(self) -> None:
-        self.items: list[_Item] = []
+        self.items: list[Item] = []
         self.exact: list[Callable[[], None]] = []
         self.vouched: list[torch.Tensor] = []
 
@@ -116,7 +116,7 @@ class _PendingChecks:
             return
         items, exact, vouched = self.items, self.exact, self.vouched
         self.items, self.exact, self.vouched = [], [], []
-        if _fast_test_fails(items, vouched):
+        if fast_test_fails(items, vouched):
             for test in exact:
                 test()
 
@@ -232,7 +232,7 @@ def settle_pending_checks() -> None:
         pending.settle()
 
 
-def _record(items: Sequence[_Item], exact: Callable[[], None]) -> None:
+def _record(items: Sequence[Item], exact: Callable[[], None]) -> None:
     """Record a value check in the current scope, or settle it at once outside any scope."""
     pending = _pending()
     if pending is None:
@@ -259,111 +259,6 @@ def vouch_finite(witness: torch.Tensor, *covered: torch.Tensor) -> None:
         return
     pending.items.append(("finite", witness, 0.0, 0.0))
     pending.vouched.extend(covered)
-
-
-_BOUNDS: dict[tuple[Any, ...], tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def _bounds(
-    dtype: torch.dtype, device: torch.device, lows: tuple[float, ...], highs: tuple[float, ...]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    key = (dtype, device, lows, highs)
-    cached = _BOUNDS.get(key)
-    if cached is None:
-        if len(_BOUNDS) > 256:
-            _BOUNDS.clear()
-        # An infinite bound stands for the largest finite value: inf itself must fail.
-        big = torch.finfo(dtype).max
-        cached = (
-            torch.tensor([max(v, -big) for v in lows], dtype=dtype, device=device),
-            torch.tensor([min(v, big) for v in highs], dtype=dtype, device=device),
-        )
-        _BOUNDS[key] = cached
-    return cached
-
-
-def _fast_test_fails(items: list[_Item], vouched: list[torch.Tensor]) -> bool:
-    """One fused test of every recorded item (one host read); ``True`` if inconclusive.
-
-    Each item contributes one or two numbers: a 0-dim tensor itself, the sum of a larger one
-    (finite iff every element is, or inconclusive when it overflows), or ``aminmax`` for an
-    interval. Per dtype and device the numbers are stacked and tested against their bounds
-    with ``clamp(stacked, low, high) == stacked`` (NaN and out-of-bound values fail, and an
-    infinite bound stands for the dtype's largest finite value), or with ``isfinite`` alone
-    when no item has a finite bound.
-    """
-    # Tensors proven finite by a witness, or by an interval with finite ends.
-    proven = {id(t) for t in vouched}
-    for kind, tensor, low, high in items:
-        if kind == "range" and math.isfinite(low + high):
-            proven.add(id(tensor))
-    groups: dict[tuple[torch.dtype, torch.device], _Group] = {}
-    with torch.no_grad():
-        for kind, tensor, low, high in items:
-            values: tuple[torch.Tensor, ...]
-            bounds: tuple[tuple[float, float], ...]
-            if kind == "finite":
-                if id(tensor) in proven:
-                    continue
-                if tensor.dim() == 0:
-                    values = (tensor,)
-                elif tensor.numel() == 0:
-                    continue
-                else:
-                    values = (_distinct_elements(tensor).sum(),)
-                bounds = ((-math.inf, math.inf),)
-            elif kind == "range":  # (min, max): min >= low, max <= high
-                if tensor.numel() == 0:
-                    continue
-                values = tuple(torch.aminmax(_distinct_elements(tensor)))
-                bounds = ((low, math.inf), (-math.inf, high))
-            else:  # "scalar": a 0-dim tensor itself, within [low, high]
-                values = (tensor.reshape(()),)
-                bounds = ((low, high),)
-            if not tensor.is_floating_point():
-                values = tuple(v.double() for v in values)
-            key = (values[0].dtype, values[0].device)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = _Group()
-            group.values.extend(values)
-            for low_i, high_i in bounds:
-                group.lows.append(low_i)
-                group.highs.append(high_i)
-        ok: torch.Tensor | None = None
-        for (dtype, device), group in groups.items():
-            stacked = torch.stack(group.values)
-            if all(v == -math.inf for v in group.lows) and all(v == math.inf for v in group.highs):
-                group_ok = torch.isfinite(stacked).all()
-            else:
-                low_t, high_t = _bounds(dtype, device, tuple(group.lows), tuple(group.highs))
-                group_ok = torch.clamp(stacked, low_t, high_t).eq(stacked).all()
-            ok = group_ok if ok is None else ok & group_ok.to(ok.device)
-    return ok is not None and not bool(ok)
-
-
-def _distinct_elements(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` without the repeats of an expanded view (stride 0): the same values once.
-
-    ``x.unsqueeze(1).expand(B, K, ...)`` (``x`` against ``K`` samples) is tested on ``[B, 1,
-    ...]``: ``K`` times fewer elements, the same finiteness, minimum and maximum.
-    """
-    strides = tensor.stride()
-    if 0 not in strides:
-        return tensor
-    index = tuple(slice(0, 1) if stride == 0 else slice(None) for stride in strides)
-    return tensor[index]
-
-
-class _Group:
-    """The numbers of one dtype and device in a fused test, with their bounds."""
-
-    __slots__ = ("highs", "lows", "values")
-
-    def __init__(self) -> None:
-        self.values: list[torch.Tensor] = []
-        self.lows: list[float] = []
-        self.highs: list[float] = []
 
 
 # ---------------------------------------------------------------------------- value checks
