@@ -119,15 +119,16 @@ def test_the_first_recorded_check_is_reported_when_several_fail() -> None:
 @pytest.mark.parametrize("field", ["mu", "log_var", "x_hat"])
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("cls", [VAE, IWAE])
 def test_one_non_finite_value_is_named_through_the_witnesses(
-    field: str, value: float, likelihood: str
+    field: str, value: float, likelihood: str, cls: type[VAE]
 ) -> None:
     """The fused test reads the two 0-dim means, not the tensors: each bad value still fails.
 
     (The means vouch for the per-input terms, which vouch for the KL per dimension and the
     log-likelihood, which vouch for ``mu``/``log_var`` and ``x``/``x_hat``.)
     """
-    model, x = _vae(likelihood=likelihood), _data()
+    model, x = _vae(cls, likelihood=likelihood), _data()
     output = model(x)
     setattr(output, field, _with(getattr(output, field), value))
     with pytest.raises(ValueError, match=rf"^{field} must be finite"):

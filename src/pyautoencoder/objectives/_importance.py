@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import torch
 
-from .._validation import check_num_samples, check_weight
+from .._validation import check_num_samples, check_weight, vouch_finite
 from ..loss._iwae_bound import dreg_surrogate, effective_sample_size, iwae_bound
 from ..loss._result import LossResult
 from ._base import LikelihoodSpec, Objective, VariationalModel, Weight, register_objective
@@ -40,6 +40,10 @@ class ImportanceTerms:
         """
         mean_log_lik = self.log_likelihood.mean().detach()
         mean_kl = self.kl_per_dim.sum(dim=-1).mean().detach()
+        # A mean is non-finite wherever a term is: the value checks read these two numbers
+        # instead of summing the [B, S] log-likelihoods and the [B, D_z] KL again.
+        vouch_finite(mean_log_lik, self.log_likelihood)
+        vouch_finite(mean_kl, self.kl_per_dim)
         return {
             "elbo": mean_log_lik - mean_kl,
             "log_likelihood": mean_log_lik,
