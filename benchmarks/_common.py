@@ -76,6 +76,22 @@ def machine_lines(threads: int) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- data
+def _mnist_intensity(root: Path) -> torch.Tensor:
+    """The official MNIST test split as intensities in ``[0, 1]``, ``[10000, 784]`` float32."""
+    path = Path(root) / "t10k-images-idx3-ubyte.gz"
+    if not path.exists():
+        raise SystemExit(f"MNIST test split not found at {path}; pass --data DIR")
+    with gzip.open(path, "rb") as f:
+        images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
+    return torch.from_numpy(images.astype(np.float32) / 255.0)
+
+
+def _split(data: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST-10k's split: train rows ``index % 5 != 0``, held-out rows ``index % 5 == 0``."""
+    index = torch.arange(data.shape[0])
+    return data[index % 5 != 0].contiguous(), data[index % 5 == 0].contiguous()
+
+
 def load_mnist_10k(root: Path = DEFAULT_DATA) -> tuple[torch.Tensor, torch.Tensor]:
     """Binarized MNIST-10k: train ``[8000, 784]`` (index % 5 != 0), held-out ``[2000, 784]``.
 
@@ -83,15 +99,21 @@ def load_mnist_10k(root: Path = DEFAULT_DATA) -> tuple[torch.Tensor, torch.Tenso
     ``Bernoulli(intensity / 255)`` from ``torch.Generator().manual_seed(0)`` in index order (the
     convention of the data folder's README).
     """
-    path = Path(root) / "t10k-images-idx3-ubyte.gz"
-    if not path.exists():
-        raise SystemExit(f"MNIST test split not found at {path}; pass --data DIR")
-    with gzip.open(path, "rb") as f:
-        images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 784)
-    intensity = torch.from_numpy(images.astype(np.float32) / 255.0)
+    intensity = _mnist_intensity(root)
+    return _split(torch.bernoulli(intensity, generator=torch.Generator().manual_seed(0)))
+
+
+def load_mnist_10k_dynamic(root: Path = DEFAULT_DATA) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST-10k for dynamic binarization: train intensities, held-out fixed binary images.
+
+    Returns the 8,000 training images as intensities in ``[0, 1]`` (``[8000, 784]``, to be
+    re-sampled ``Bernoulli(intensity)`` every time a batch is drawn: the protocol of Burda et
+    al. 2016 and Sønderby et al. 2016) and the 2,000 held-out images binarized once, exactly
+    the held-out half of :func:`load_mnist_10k` (so held-out scores stay comparable).
+    """
+    intensity = _mnist_intensity(root)
     binary = torch.bernoulli(intensity, generator=torch.Generator().manual_seed(0))
-    index = torch.arange(binary.shape[0])
-    return binary[index % 5 != 0].contiguous(), binary[index % 5 == 0].contiguous()
+    return _split(intensity)[0], _split(binary)[1]
 
 
 def fixed_batches(data: torch.Tensor, batch: int = BATCH, seed: int = 0) -> list[torch.Tensor]:
