@@ -121,7 +121,7 @@ class PenalizedLikelihood(Likelihood):
         lead = x_hat.shape[:start_dim]
         example = x_hat.shape[start_dim:]
         images = torch.sigmoid(x_hat) if self._logits else x_hat
-        distance = self.loss.distance(  # type: ignore[operator]
+        distance = self.loss.distance(
             images.reshape(-1, *example), x.reshape(-1, *example)
         )  # [prod(lead)]
         return log_lik - self.weight * distance.reshape(lead)

@@ -75,7 +75,7 @@ def as_representation(representation: object) -> RepresentationFunction:
             "representation must be a function x -> codes [n, D_z] or a model with "
             f"posterior(x), got {type(representation).__name__}"
         )
-    return representation  # type: ignore[return-value]
+    return representation
 
 
 def check_ground_truth_data(data: object) -> list[int]:

@@ -84,7 +84,7 @@ def _model_chunks(
         for start in range(0, num_samples, chunk_size):
             count = min(chunk_size, num_samples - start)
             terms = model.sample_log_terms(x, count, likelihood)  # type: ignore[operator]
-            yield tuple(t.double() for t in terms)  # type: ignore[misc]
+            yield tuple(t.double() for t in terms)
 
 
 def _chunks(

@@ -181,7 +181,7 @@ class SumObjective(Objective):
         return max(term.num_samples for term in self.terms)
 
     @property
-    def is_penalty(self) -> bool:  # type: ignore[override]
+    def is_penalty(self) -> bool:
         return all(term.is_penalty for term in self.terms)
 
     def forward(

@@ -322,7 +322,7 @@ class VectorQuantizer(Quantizer):
             self._needs_kmeans = True
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
-        super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
+        super()._load_from_state_dict(state_dict, prefix, *args)
         if self.kmeans_init and prefix + "initialized" in state_dict:
             self._needs_kmeans = not bool(state_dict[prefix + "initialized"])
 

@@ -128,7 +128,7 @@ class HierarchicalVAE(_TopDownVAE):
     def _next_state(self, group: int, state: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
         if state is None:
             raise RuntimeError("HierarchicalVAE's top-down state is missing")
-        return self.cells[group](state, z)  # type: ignore[no-any-return]
+        return self.cells[group](state, z)
 
     def _decoder_input(self, state: torch.Tensor, z_bottom: torch.Tensor) -> torch.Tensor:
-        return self.to_decoder(state)  # type: ignore[no-any-return]
+        return self.to_decoder(state)
