@@ -175,6 +175,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     set_threads(1)
+    machine = machine_lines(1)  # the load at start, before this script's own work
     if args.binarize == "dynamic":
         train_x, test_x = load_mnist_10k_dynamic(args.data)
     else:
@@ -210,7 +211,7 @@ def main() -> None:
             )
             print(f"{name}, {epoch} epochs: log p(x) >= {estimate.mean:.2f}", flush=True)
     print()
-    print("\n".join(machine_lines(1)))
+    print("\n".join(machine))
     warmup = f"{args.warmup} epochs of linear KL warm-up" if args.warmup else "no KL warm-up"
     print(
         f"- MNIST-10k, training images binarized {args.binarize}ally, {warmup}, seed "
