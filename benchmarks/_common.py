@@ -61,17 +61,27 @@ def git_commit() -> str:
     return commit
 
 
+# The load average and the time when the script started (this module is imported first), so
+# that "at start" in the printed lines holds whenever a script prints them.
+_START_LOAD = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+_START_TIME = time.gmtime()
+
+
 def machine_lines(threads: int) -> list[str]:
-    """Markdown bullet lines describing the machine and the versions of this run."""
+    """Markdown bullet lines describing the machine and the versions of this run.
+
+    The load average and the time are those of the script's start (when this module was
+    imported), not of the call: a script may print them after its own work.
+    """
     import pyautoencoder
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = _START_LOAD
     return [
         f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, {platform.system()} "
         f"{platform.release()}; load average {load:.2f} at start",
         f"- python {platform.python_version()}, torch {torch.__version__}, "
         f"pyautoencoder {pyautoencoder.__version__} (commit {git_commit()})",
-        f"- {threads} intra-op thread(s); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- {threads} intra-op thread(s); {time.strftime('%Y-%m-%d %H:%M UTC', _START_TIME)}",
     ]
 
 
