@@ -11,7 +11,8 @@ Run by ``step_time.py`` with the Python of the venv that holds the library:
 Every process also builds the hand-written PyTorch step of :mod:`_steps` (the same code in
 every process) and a second, independent copy of it (``hand-written (control)``): the control's
 ratio to the hand-written step is the method's own noise, 1.00 up to it. All variants run
-interleaved in blocks of ``--steps`` steps, the order rotated by one each repetition, so a slow
+interleaved in blocks of ``--steps`` steps, hand-written and library blocks alternating
+(:func:`block_order`) and the order rotated by one each repetition, so a slow
 phase of the shared machine hits them alike; the ratio of a repetition compares blocks that ran
 back to back. Both clocks are kept: wall time and this process's CPU time. The process prints
 one JSON line: per variant the seconds per step of every repetition on both clocks, the
@@ -157,18 +158,38 @@ def pythae_steps(model_name: str, first: torch.Tensor) -> dict[str, Step | Switc
     return {"pythae": step}
 
 
+def block_order(names: list[str]) -> list[str]:
+    """The order blocks run in: hand-written variants alternate with the library's.
+
+    ``[hand-written, ours (checks on), hand-written (control), ours (checks off)]``: the two
+    variants of one model instance are never back to back. The first step of a block after
+    another model's block pays for cold caches (about 0.6 ms for the VAE, a tenth of a step);
+    a block that follows its own instance's does not. Back to back, ``checks off`` followed
+    ``checks on`` in three rotations of four, so it ran warm where ``checks on`` ran cold, a
+    bias of about 2 % in ``checks off``'s favour with 10-step blocks (measured, session 23).
+    Alternated, each of the two follows the other in one rotation of four, alike.
+    """
+    hands = [name for name in names if name.startswith("hand-written")]
+    library = [name for name in names if not name.startswith("hand-written")]
+    order: list[str] = []
+    for i in range(max(len(hands), len(library))):
+        order += hands[i : i + 1] + library[i : i + 1]
+    return order
+
+
 def interleaved_clocks(
     steps: dict[str, Step | SwitchedStep], batches: list[torch.Tensor], block: int, repeats: int
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Per-step wall and process-CPU seconds of every variant, one value per repetition.
 
     Each variant first runs ``block`` warm-up steps; then every repetition runs a block of
-    ``block`` steps of each variant in turn, the order rotated by one per repetition. The CPU
+    ``block`` steps of each variant in turn (:func:`block_order`), the order rotated by one
+    per repetition. The CPU
     clock (``time.process_time``: this process's user + system time, all threads) leaves out
     the time the process waited for a core, which dominates the wall clock on a loaded
     machine; the wall clock is what a user waits for.
     """
-    names = list(steps)
+    names = block_order(list(steps))
     counters = dict.fromkeys(names, 0)
 
     def run(name: str, n: int) -> tuple[float, float]:
@@ -184,8 +205,8 @@ def interleaved_clocks(
 
     for name in names:
         run(name, block)
-    wall: dict[str, list[float]] = {name: [] for name in names}
-    cpu: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in steps}  # the caller's order
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
     for rep in range(repeats):
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:

@@ -16,7 +16,10 @@ Models (binarized MNIST-10k training images, batch 100, Adam lr 1e-3, Bernoulli 
 **Method.** Each library runs in a process of its own (``_step_worker.py``) next to the
 hand-written PyTorch step of the same model, written once in :mod:`_steps` and run unchanged in
 every process, and a second copy of it (the *control*). Inside a process the variants run in
-interleaved blocks of ``--steps`` steps, the order rotated each repetition; the ratio of one
+interleaved blocks of ``--steps`` steps, hand-written and library blocks alternating and the
+order rotated each repetition (so that every block follows another model's block: the first
+step after a switch of models pays for cold caches, and the two rows of one instance must not
+share that cost unequally); the ratio of one
 repetition is a library's block time over the hand-written block of the same repetition, and a
 run's ratio is the median over repetitions. Nothing is driven across a process boundary while
 it is timed. The control row (an identical hand-written step) shows the noise of the method:
@@ -163,7 +166,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--steps", type=int, default=20, help="steps per block")
-    parser.add_argument("--repeats", type=int, default=15, help="repetitions per process")
+    parser.add_argument("--repeats", type=int, default=40, help="repetitions per process")
     parser.add_argument("--runs", type=int, default=3, help="processes per library and model")
     parser.add_argument("--no-foreign", action="store_true", help="skip reference and pythae")
     parser.add_argument("--reference-python", type=Path, help="Python of a 2.1.0 venv")
