@@ -34,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,34 +51,63 @@ from _common import (
 
 import pyautoencoder
 from pyautoencoder.evaluation import log_likelihood_estimate
+from pyautoencoder.objectives import ELBO, ImportanceWeightedBound, Objective
 from pyautoencoder.variational import IWAE, VAE, HierarchicalVAE, LadderVAE
 
 BATCH = 100
 
 
-def encoder() -> nn.Module:
-    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU())
+def _activation(width: int, batch_norm: bool) -> list[nn.Module]:
+    return [nn.BatchNorm1d(width), nn.ReLU()] if batch_norm else [nn.ReLU()]
 
 
-def decoder(latent: int = 32) -> nn.Module:
+def encoder(batch_norm: bool = False) -> nn.Module:
     return nn.Sequential(
-        nn.Linear(latent, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 784)
+        nn.Linear(784, 512),
+        *_activation(512, batch_norm),
+        nn.Linear(512, 256),
+        *_activation(256, batch_norm),
     )
 
 
-def models() -> dict[str, Callable[[], nn.Module]]:
-    kw = {"likelihood": "bernoulli"}
-    top = {"hidden_dim": 128, **kw}
+def decoder(latent: int = 32, batch_norm: bool = False) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(latent, 256),
+        *_activation(256, batch_norm),
+        nn.Linear(256, 512),
+        *_activation(512, batch_norm),
+        nn.Linear(512, 784),
+    )
+
+
+def models(
+    batch_norm: bool = False, objective: Callable[[], Objective] | None = None
+) -> dict[str, Callable[[], nn.Module]]:
+    """The compared models. ``batch_norm``: a BatchNorm1d before every hidden ReLU of the
+    shared encoder and decoder (Sønderby et al. 2016); ``objective``: a factory of the training
+    objective of every model but the IWAE (which keeps its own K = 50 bound); ``None``: the ELBO.
+    """
+
+    def kw() -> dict[str, Any]:
+        extra = {} if objective is None else {"objective": objective()}
+        return {"likelihood": "bernoulli", **extra}
+
+    def enc() -> nn.Module:
+        return encoder(batch_norm)
+
+    def dec(latent: int = 32) -> nn.Module:
+        return decoder(latent, batch_norm)
+
     return {
-        "VAE (z 32)": lambda: VAE(encoder(), decoder(), 32, **kw),
-        "VAE (z 16)": lambda: VAE(encoder(), decoder(16), 16, **kw),
-        "IWAE K=50 (z 32)": lambda: IWAE(encoder(), decoder(), 32, num_samples=50, **kw),
-        "LadderVAE (32 + 16)": lambda: LadderVAE(encoder(), decoder(), [32, 16], **top),
+        "VAE (z 32)": lambda: VAE(enc(), dec(), 32, **kw()),
+        "VAE (z 16)": lambda: VAE(enc(), dec(16), 16, **kw()),
+        "IWAE K=50 (z 32)": lambda: IWAE(enc(), dec(), 32, num_samples=50, likelihood="bernoulli"),
+        "LadderVAE (32 + 16)": lambda: LadderVAE(enc(), dec(), [32, 16], hidden_dim=128, **kw()),
         "HierarchicalVAE (2 x 16)": lambda: HierarchicalVAE(
-            encoder(), decoder(), [16, 16], decoder_dim=32, **top
+            enc(), dec(), [16, 16], decoder_dim=32, hidden_dim=128, **kw()
         ),
         "HierarchicalVAE (4 x 8)": lambda: HierarchicalVAE(
-            encoder(), decoder(), [8] * 4, decoder_dim=32, **top
+            enc(), dec(), [8] * 4, decoder_dim=32, hidden_dim=128, **kw()
         ),
     }
 
@@ -88,6 +118,7 @@ def train(
     epochs: list[int],
     binarize: torch.Generator | None,
     warmup_epochs: int = 0,
+    weight_decay: float = 0.0,
 ) -> Iterator[tuple[int, float]]:
     """Train ``model`` to ``max(epochs)``, yielding ``(epoch, seconds)`` after each listed one.
 
@@ -95,15 +126,21 @@ def train(
     intensities), or ``None`` to train on ``x`` as it is. ``warmup_epochs``: the KL weight rises
     linearly from 0 to 1 over this many epochs (a fixed number of steps, not a fraction of the
     run, so a score after 30 epochs of a 50-epoch run is the score of a 30-epoch run).
+    ``weight_decay``: AdamW's decoupled weight decay (Loshchilov & Hutter 2019); 0 is Adam.
     """
     model.build(x[:BATCH].round())  # type: ignore[operator]
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = (
+        torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=weight_decay)
+        if weight_decay
+        else torch.optim.Adam(model.parameters(), lr=1e-3)
+    )
     generator = torch.Generator().manual_seed(1)
     warmup_steps = warmup_epochs * -(-x.shape[0] // BATCH)
     step = 0
     seconds = 0.0
     with pyautoencoder.value_checks(False):
         for epoch in range(1, max(epochs) + 1):
+            model.train()
             start = time.perf_counter()
             order = torch.randperm(x.shape[0], generator=generator)
             for i in range(0, x.shape[0], BATCH):
@@ -124,10 +161,13 @@ def train(
 
 def held_out_kl(model: nn.Module, x: torch.Tensor) -> str:
     """Mean held-out KL (nats) of every latent group, ``l = 1`` (next to ``x``) first."""
+    was_training = model.training
+    model.eval()  # batch norm (--batch-norm) reads its running statistics
     with torch.no_grad(), torch.random.fork_rng(devices=[]):  # leaves the training noise as is
         torch.manual_seed(0)
         output = model(x[:BATCH], S=1)  # type: ignore[operator]
         kl = model.kl_per_dim(output).mean(dim=0)  # type: ignore[operator]
+    model.train(was_training)
     slices = getattr(model, "group_slices", [slice(None)])
     return " / ".join(f"{float(kl[s].sum()):.1f}" for s in slices)
 
@@ -141,6 +181,16 @@ def epoch_list(text: str) -> list[int]:
     if not values or min(values) < 1 or values != sorted(set(values)):
         raise argparse.ArgumentTypeError(f"expected ascending positive epochs, got {text!r}")
     return values
+
+
+def objective_spec(text: str) -> int:
+    """``"elbo"`` -> 0, ``"iw:K"`` -> ``K`` (the importance-weighted bound's samples)."""
+    if text.strip().lower() == "elbo":
+        return 0
+    kind, _, count = text.partition(":")
+    if kind.strip().lower() == "iw" and count.strip().isdigit() and int(count) >= 1:
+        return int(count)
+    raise argparse.ArgumentTypeError(f"expected 'elbo' or 'iw:K' with K >= 1, got {text!r}")
 
 
 def main() -> None:
@@ -173,7 +223,33 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=0, help="epochs of linear KL warm-up (every model)"
     )
+    parser.add_argument(
+        "--objective",
+        type=objective_spec,
+        default=0,
+        metavar="elbo|iw:K",
+        help="training objective of every model but the IWAE K=50: the ELBO (default) or the "
+        "K-sample importance-weighted bound",
+    )
+    parser.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        help="AdamW weight decay (every model); 0 (default): Adam",
+    )
+    parser.add_argument(
+        "--batch-norm",
+        action="store_true",
+        help="BatchNorm1d before every hidden ReLU of the shared encoder and decoder",
+    )
     args = parser.parse_args()
+    if args.weight_decay < 0:
+        parser.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    iw_samples = args.objective
+
+    def objective() -> Objective:
+        return ImportanceWeightedBound(iw_samples) if iw_samples else ELBO()
+
     set_threads(1)
     machine = machine_lines(1)  # the load at start, before this script's own work
     if args.binarize == "dynamic":
@@ -184,7 +260,7 @@ def main() -> None:
     wanted = [w.strip().lower() for w in args.models.split(",") if w.strip()]
     rows: dict[int, list[list[str]]] = {epoch: [] for epoch in args.epochs}
     baseline: dict[int, torch.Tensor] = {}
-    for name, make in models().items():
+    for name, make in models(args.batch_norm, objective).items():
         if wanted and not any(w in name.lower() for w in wanted):
             continue
         torch.manual_seed(args.seed)
@@ -192,7 +268,8 @@ def main() -> None:
         binarize = None
         if args.binarize == "dynamic":
             binarize = torch.Generator().manual_seed(1000 + args.seed)
-        for epoch, seconds in train(model, train_x, args.epochs, binarize, args.warmup):
+        trained = train(model, train_x, args.epochs, binarize, args.warmup, args.weight_decay)
+        for epoch, seconds in trained:
             estimate = log_likelihood_estimate(model, held_out, args.k, chunk_size=100, seed=0)
             params = sum(p.numel() for p in model.parameters())
             # the first model run (the VAE with z 32 unless filtered out) is the baseline
@@ -213,6 +290,14 @@ def main() -> None:
     print()
     print("\n".join(machine))
     warmup = f"{args.warmup} epochs of linear KL warm-up" if args.warmup else "no KL warm-up"
+    trained_with = (
+        f"the {iw_samples}-sample importance-weighted bound" if iw_samples else "the ELBO"
+    )
+    optimizer = f"AdamW (weight decay {args.weight_decay:g})" if args.weight_decay else "Adam"
+    print(
+        f"- trained with {trained_with} (every model but the IWAE K=50), {optimizer}, "
+        f"batch norm {'on' if args.batch_norm else 'off'}"
+    )
     print(
         f"- MNIST-10k, training images binarized {args.binarize}ally, {warmup}, seed "
         f"{args.seed}, IS log p(x) with K = {args.k} on the first {args.eval_size} held-out "
