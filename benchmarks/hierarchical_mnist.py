@@ -109,6 +109,9 @@ def models(
         "HierarchicalVAE (4 x 8)": lambda: HierarchicalVAE(
             enc(), dec(), [8] * 4, decoder_dim=32, hidden_dim=128, **kw()
         ),
+        "HierarchicalVAE (8 x 4)": lambda: HierarchicalVAE(
+            enc(), dec(), [4] * 8, decoder_dim=32, hidden_dim=128, **kw()
+        ),
     }
 
 
