@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/hierarchical_mnist.py [--epochs 10,30,50] [--k 1000] [--eval-size 500]
         [--models vae,ladder,...] [--seed 0] [--binarize dynamic|static] [--warmup 0]
+        [--batch-norm] [--weight-decay 0] [--objective elbo|iw:K]
 
 Data: MNIST-10k (see ``benchmarks/_common.py``): 8,000 training images, 2,000 held-out images
 binarized once (``load_mnist_10k``'s held-out half, whatever ``--binarize`` says). Training
@@ -18,13 +19,16 @@ models the full top-down posterior).
 Every model has the same encoder body (784-512-ReLU-256-ReLU features), the same decoder
 (32-256-ReLU-512-ReLU-784 Bernoulli logits: the VAE's ``z``, the Ladder VAE's bottom group
 ``z_1``, a linear map of ``HierarchicalVAE``'s final top-down state), Adam (lr 1e-3), batch
-100, the same KL warm-up (``--warmup`` epochs, linear from 0; none by default), the same seed
-(``--seed``: initial weights and training noise; the batch order is fixed) and the same
-epochs: ``--epochs 10,30,50`` trains each model once for 50 epochs and scores it after 10, 30
-and 50 (nothing depends on the total, so that is the score of a 10-, 30- and 50-epoch run).
-The hierarchical models add their own small top-down networks (``hidden_dim=128``), so the
-table prints every model's parameter count, and the held-out KL of every latent group. One
-thread.
+100, the same KL warm-up (``--warmup`` epochs, linear from 0; none by default), the same
+regularisers and objective (``--batch-norm``: a BatchNorm1d before every hidden ReLU of the
+shared encoder and decoder, Sønderby et al. 2016; ``--weight-decay``: AdamW; ``--objective
+iw:K``: every model but the IWAE K=50 trains on the K-sample importance-weighted bound), the
+same seed (``--seed``: initial weights and training noise; the batch order is fixed) and the
+same epochs: ``--epochs 10,30,50`` trains each model once for 50 epochs and scores it after
+10, 30 and 50 (nothing depends on the total, so that is the score of a 10-, 30- and 50-epoch
+run). The hierarchical models (``HierarchicalVAE`` with 2 x 16, 4 x 8 and 8 x 4 groups) add
+their own small top-down networks (``hidden_dim=128``), so the table prints every model's
+parameter count, and the held-out KL of every latent group. One thread.
 """
 
 from __future__ import annotations
