@@ -85,11 +85,14 @@ def decoder(latent: int = 32, batch_norm: bool = False) -> nn.Module:
 
 
 def models(
-    batch_norm: bool = False, objective: Callable[[], Objective] | None = None
+    batch_norm: bool = False,
+    objective: Callable[[], Objective] | None = None,
+    hidden_dim: int = 128,
 ) -> dict[str, Callable[[], nn.Module]]:
     """The compared models. ``batch_norm``: a BatchNorm1d before every hidden ReLU of the
     shared encoder and decoder (Sønderby et al. 2016); ``objective``: a factory of the training
-    objective of every model but the IWAE (which keeps its own K = 50 bound); ``None``: the ELBO.
+    objective of every model but the IWAE (which keeps its own K = 50 bound); ``None``: the ELBO;
+    ``hidden_dim``: width of the hierarchical models' top-down (and Ladder bottom-up) networks.
     """
 
     def kw() -> dict[str, Any]:
@@ -106,15 +109,17 @@ def models(
         "VAE (z 32)": lambda: VAE(enc(), dec(), 32, **kw()),
         "VAE (z 16)": lambda: VAE(enc(), dec(16), 16, **kw()),
         "IWAE K=50 (z 32)": lambda: IWAE(enc(), dec(), 32, num_samples=50, likelihood="bernoulli"),
-        "LadderVAE (32 + 16)": lambda: LadderVAE(enc(), dec(), [32, 16], hidden_dim=128, **kw()),
+        "LadderVAE (32 + 16)": lambda: LadderVAE(
+            enc(), dec(), [32, 16], hidden_dim=hidden_dim, **kw()
+        ),
         "HierarchicalVAE (2 x 16)": lambda: HierarchicalVAE(
-            enc(), dec(), [16, 16], decoder_dim=32, hidden_dim=128, **kw()
+            enc(), dec(), [16, 16], decoder_dim=32, hidden_dim=hidden_dim, **kw()
         ),
         "HierarchicalVAE (4 x 8)": lambda: HierarchicalVAE(
-            enc(), dec(), [8] * 4, decoder_dim=32, hidden_dim=128, **kw()
+            enc(), dec(), [8] * 4, decoder_dim=32, hidden_dim=hidden_dim, **kw()
         ),
         "HierarchicalVAE (8 x 4)": lambda: HierarchicalVAE(
-            enc(), dec(), [4] * 8, decoder_dim=32, hidden_dim=128, **kw()
+            enc(), dec(), [4] * 8, decoder_dim=32, hidden_dim=hidden_dim, **kw()
         ),
     }
 
@@ -245,11 +250,19 @@ def main() -> None:
         help="AdamW weight decay (every model); 0 (default): Adam",
     )
     parser.add_argument(
+        "--hidden-dim",
+        type=int,
+        default=128,
+        help="width of the hierarchical models' top-down networks (default 128)",
+    )
+    parser.add_argument(
         "--batch-norm",
         action="store_true",
         help="BatchNorm1d before every hidden ReLU of the shared encoder and decoder",
     )
     args = parser.parse_args()
+    if args.hidden_dim < 1:
+        parser.error(f"--hidden-dim must be >= 1, got {args.hidden_dim}")
     if args.weight_decay < 0:
         parser.error(f"--weight-decay must be >= 0, got {args.weight_decay}")
     iw_samples = args.objective
@@ -267,7 +280,7 @@ def main() -> None:
     wanted = [w.strip().lower() for w in args.models.split(",") if w.strip()]
     rows: dict[int, list[list[str]]] = {epoch: [] for epoch in args.epochs}
     baseline: dict[int, torch.Tensor] = {}
-    for name, make in models(args.batch_norm, objective).items():
+    for name, make in models(args.batch_norm, objective, args.hidden_dim).items():
         if wanted and not any(w in name.lower() for w in wanted):
             continue
         torch.manual_seed(args.seed)
@@ -303,7 +316,7 @@ def main() -> None:
     optimizer = f"AdamW (weight decay {args.weight_decay:g})" if args.weight_decay else "Adam"
     print(
         f"- trained with {trained_with} (every model but the IWAE K=50), {optimizer}, "
-        f"batch norm {'on' if args.batch_norm else 'off'}"
+        f"batch norm {'on' if args.batch_norm else 'off'}, top-down width {args.hidden_dim}"
     )
     print(
         f"- MNIST-10k, training images binarized {args.binarize}ally, {warmup}, seed "
