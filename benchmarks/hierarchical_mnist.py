@@ -27,8 +27,8 @@ same seed (``--seed``: initial weights and training noise; the batch order is fi
 same epochs: ``--epochs 10,30,50`` trains each model once for 50 epochs and scores it after
 10, 30 and 50 (nothing depends on the total, so that is the score of a 10-, 30- and 50-epoch
 run). The hierarchical models (``HierarchicalVAE`` with 2 x 16, 4 x 8 and 8 x 4 groups) add
-their own small top-down networks (``hidden_dim=128``), so the table prints every model's
-parameter count, and the held-out KL of every latent group. One thread.
+their own small top-down networks (``--hidden-dim``, 128 by default), so the table prints every
+model's parameter count, and the held-out KL of every latent group. One thread.
 """
 
 from __future__ import annotations
