@@ -28,6 +28,7 @@ from pyautoencoder.objectives import (
     CapacityELBO,
     DIPPenalty,
     ImportanceWeightedBound,
+    KLBalancedELBO,
     LinearCapacity,
     MMDPenalty,
     Objective,
@@ -43,6 +44,7 @@ BOUNDS: dict[str, Callable[[], Objective]] = {
     "ciwae": lambda: CIWAE(beta=0.5, num_samples=3),
     "total_correlation": lambda: TotalCorrelation(1.0, 4.0, 1.0, "mss", dataset_size=60),
     "capacity_elbo": lambda: CapacityELBO(100.0, LinearCapacity(5.0, num_steps=10)),
+    "kl_balanced_elbo": lambda: KLBalancedELBO(beta=0.5, epsilon=0.1),
 }
 PENALTIES: dict[str, Callable[[], Objective]] = {
     "dip_penalty": lambda: DIPPenalty("ii", 2.0),

@@ -13,6 +13,7 @@ from ._ciwae import CIWAE
 from ._dip import DIPPenalty
 from ._elbo import ELBO
 from ._importance import ImportanceWeightedBound
+from ._kl_balance import KLBalancedELBO
 from ._miwae import MIWAE
 from ._mmd import MMDPenalty
 from ._piwae import PIWAE
@@ -24,6 +25,7 @@ __all__ = [
     "MIWAE",
     "PIWAE",
     "CapacityELBO",
+    "KLBalancedELBO",
     "DIPPenalty",
     "LinearCapacity",
     "MMDPenalty",

@@ -106,6 +106,7 @@ def beta_elbo_result(
     kl: torch.Tensor,
     beta: Weight,
     kl_objective: torch.Tensor | None = None,
+    objective_kl_key: str = "kl_free_bits",
 ) -> LossResult:
     """Assemble the beta-ELBO objective and diagnostics from per-input terms.
 
@@ -113,7 +114,8 @@ def beta_elbo_result(
     and ``kl`` is ``[B]``. The bound ``mean_b (log_lik_b - beta KL_b)`` is computed as
     ``mean(log_lik) - beta mean(KL)`` (equal by linearity, fewer and smaller tensor ops in the
     step). ``kl_objective`` (a scalar, e.g. the free-bits KL) replaces ``mean_b KL_b`` in the
-    objective only; the diagnostics keep the true KL and then add ``kl_free_bits``.
+    objective only; the diagnostics keep the true KL and then add it under
+    ``objective_kl_key`` (``kl_free_bits`` by default).
     """
     mean_log_lik = log_lik.mean()  # []
     mean_kl = kl.mean()  # []
@@ -141,5 +143,5 @@ def beta_elbo_result(
         "elbo_unweighted": unweighted,
     }
     if kl_objective is not None:
-        diagnostics["kl_free_bits"] = kl_objective.detach()
+        diagnostics[objective_kl_key] = kl_objective.detach()
     return LossResult(objective=objective, diagnostics=diagnostics)

@@ -53,8 +53,9 @@ class HierarchicalVAE(_TopDownVAE):
 
     Against instabilities (VDVAE, sec. 3.3) train with gradient clipping, e.g.
     ``fit(..., gradient_clip_val=200)``. A KL warm-up applies to every group at once
-    (``fit(..., beta=LinearWarmup(...))``); NVAE's per-group KL balancing (app. A) is not
-    implemented.
+    (``fit(..., beta=LinearWarmup(...))``); NVAE's per-group KL balancing during the warm-up
+    (Appendix A) is the objective :class:`~pyautoencoder.objectives.KLBalancedELBO`
+    (``objective=KLBalancedELBO()``).
 
     Parameters
     ----------
