@@ -68,11 +68,7 @@ class ELBO(Objective):
         beta: Weight = 1.0,
         likelihood: LikelihoodSpec = None,
     ) -> LossResult:
-        log_lik = model.reconstruction_log_prob(x, output, likelihood)  # [B, S]
-        kl_per_dim = model.kl_per_dim(output)  # [B, D_z] or [B, 1]
-        weight = check_weight(beta, "beta")
-        if self.beta != 1.0:
-            weight = scaled(self.beta, weight)
+        log_lik, kl_per_dim, weight = elbo_terms(model, x, output, likelihood, beta, self.beta)
         kl_objective = free_bits_kl(kl_per_dim, self.free_bits, model.latent_dim)
         kl = kl_per_dim.sum(dim=-1)  # [B]
         vouch_finite(kl, kl_per_dim)  # a sum is non-finite wherever a term is
@@ -85,6 +81,27 @@ class ELBO(Objective):
 
     def _config_args(self) -> dict[str, Any]:
         return {"beta": self.beta, "free_bits": self.free_bits}
+
+
+def elbo_terms(
+    model: VariationalModel,
+    x: torch.Tensor,
+    output: Any,
+    likelihood: LikelihoodSpec,
+    beta: Weight,
+    own_beta: float,
+) -> tuple[torch.Tensor, torch.Tensor, Weight]:
+    """``(log_lik [B, S], kl_per_dim [B, D_z] or [B, 1], weight)`` of an ELBO-type objective.
+
+    ``weight`` is the checked ``beta`` of ``compute_loss`` times the objective's own
+    ``own_beta`` (no op when that is 1).
+    """
+    log_lik = model.reconstruction_log_prob(x, output, likelihood)  # [B, S]
+    kl_per_dim = model.kl_per_dim(output)
+    weight = check_weight(beta, "beta")
+    if own_beta != 1.0:
+        weight = scaled(own_beta, weight)
+    return log_lik, kl_per_dim, weight
 
 
 def free_bits_kl(

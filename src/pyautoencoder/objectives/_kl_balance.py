@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._validation import check_weight, vouch_finite
+from .._validation import vouch_finite
 from ..loss._result import LossResult
 from ._base import (
     LikelihoodSpec,
@@ -15,21 +15,25 @@ from ._base import (
     Weight,
     check_nonnegative,
     register_objective,
-    scaled,
 )
-from ._elbo import beta_elbo_result
+from ._elbo import beta_elbo_result, elbo_terms
 
 
-def group_kl(kl_per_dim: torch.Tensor, model: object) -> torch.Tensor:
-    """KL per latent group, ``[B, L]``, from ``kl_per_dim [B, D]``.
+def group_kl(kl_per_dim: torch.Tensor, model: object) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(KL per latent group [B, L], latent variables per group [L])`` from ``kl_per_dim [B, D]``.
 
     The groups are the model's ``group_slices`` (the hierarchical models); a model without
-    them is one group of all its dimensions, ``[B, 1]``.
+    them (or a Monte Carlo KL, ``[B, 1]``) is one group of all its dimensions. The sizes are in
+    ``kl_per_dim``'s dtype and device.
     """
     slices = getattr(model, "group_slices", None)
+    dtype, device = kl_per_dim.dtype, kl_per_dim.device
     if slices is None or kl_per_dim.shape[-1] == 1:
-        return kl_per_dim.sum(dim=-1, keepdim=True)
-    return torch.stack([kl_per_dim[:, s].sum(dim=-1) for s in slices], dim=-1)
+        return kl_per_dim.sum(dim=-1, keepdim=True), torch.ones(1, dtype=dtype, device=device)
+    groups = torch.stack([kl_per_dim[:, s].sum(dim=-1) for s in slices], dim=-1)
+    return groups, torch.tensor(
+        [float(s.stop - s.start) for s in slices], dtype=dtype, device=device
+    )
 
 
 def balancing_coefficients(
@@ -101,16 +105,12 @@ class KLBalancedELBO(Objective):
         beta: Weight = 1.0,
         likelihood: LikelihoodSpec = None,
     ) -> LossResult:
-        log_lik = model.reconstruction_log_prob(x, output, likelihood)  # [B, S]
-        kl_per_dim = model.kl_per_dim(output)  # [B, D]
-        weight = check_weight(beta, "beta")
-        if self.beta != 1.0:
-            weight = scaled(self.beta, weight)
-        kl_groups = group_kl(kl_per_dim, model)  # [B, L]
-        sizes = _group_sizes(model, kl_groups)
+        log_lik, kl_per_dim, weight = elbo_terms(model, x, output, likelihood, beta, self.beta)
+        kl_groups, sizes = group_kl(kl_per_dim, model)  # [B, L], [L]
         gamma = balancing_coefficients(kl_groups, sizes, self.epsilon)  # [L]
-        balanced = (kl_groups.mean(dim=0) * gamma).sum()  # []
-        plain = kl_groups.mean(dim=0).sum()  # []
+        group_means = kl_groups.mean(dim=0)  # [L]
+        balanced = (group_means * gamma).sum()  # []
+        plain = group_means.sum()  # []
         if isinstance(weight, torch.Tensor):  # a schedule's tensor: no host read
             kl_objective = torch.where(weight < 1, balanced, plain)
         else:
@@ -126,12 +126,3 @@ class KLBalancedELBO(Objective):
 
     def _config_args(self) -> dict[str, Any]:
         return {"beta": self.beta, "epsilon": self.epsilon}
-
-
-def _group_sizes(model: object, kl_groups: torch.Tensor) -> torch.Tensor:
-    """``[L]`` latent variables per group, in ``kl_groups``' dtype and device."""
-    slices = getattr(model, "group_slices", None)
-    if slices is None or kl_groups.shape[-1] == 1:
-        return torch.ones(1, dtype=kl_groups.dtype, device=kl_groups.device)
-    sizes = [float(s.stop - s.start) for s in slices]
-    return torch.tensor(sizes, dtype=kl_groups.dtype, device=kl_groups.device)
