@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 import pyautoencoder
+from pyautoencoder._validation import check_num_samples, check_weight
 from pyautoencoder.loss import kl_divergence_diag_gaussian, log_likelihood
 from pyautoencoder.vanilla import AE, AEOutput
 from pyautoencoder.variational import VAE, AdaGVAE
@@ -384,3 +386,39 @@ def test_training_step_without_value_checks_reads_no_tensor_value(
     result.objective.backward()
     monkeypatch.undo()
     assert torch.isfinite(result.objective)
+
+
+def test_support_checks_of_a_likelihood_follow_the_value_check_switch() -> None:
+    """``validate`` calls ``check_support`` only while value checks are on; directly it checks."""
+    from pyautoencoder.distributions._likelihood import UnitGaussianLikelihood
+
+    class Positive(UnitGaussianLikelihood):
+        def check_support(self, x: torch.Tensor) -> None:
+            if bool((x < 0).any()):
+                raise ValueError("x must be >= 0")
+
+    likelihood, x = Positive(), -torch.ones(2, 3)
+    with pytest.raises(ValueError, match=r"^x must be >= 0"):
+        likelihood.validate(x, torch.zeros(2, 3))
+    with pyautoencoder.value_checks(False):
+        likelihood.validate(x, torch.zeros(2, 3))  # off: no value is read
+        with pytest.raises(ValueError, match=r"^x must be >= 0"):
+            likelihood.check_support(x)
+
+
+@pytest.mark.parametrize("value", [1, 3, np.int64(2), torch.tensor(2).item()])
+def test_s_takes_python_and_numpy_ints(value: object) -> None:
+    """The int fast path and the general ``numbers.Integral`` path accept the same values."""
+    assert check_num_samples(value) == int(value)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_s_below_one_is_a_value_error(value: int) -> None:
+    with pytest.raises(ValueError, match=r"^S must be >= 1"):
+        check_num_samples(value)
+
+
+@pytest.mark.parametrize("value", [0, 2, 0.5, np.float32(0.5), np.int64(3)])
+def test_beta_numbers_of_every_real_type_become_floats(value: object) -> None:
+    result = check_weight(value)
+    assert type(result) is float and result == float(value)  # type: ignore[arg-type]

@@ -254,6 +254,49 @@ def test_a_model_switched_off_skips_its_checks_while_the_default_is_on(
         other.compute_loss(bad, other(x))
 
 
+def test_a_model_switched_off_restores_the_scope_it_found_also_on_error() -> None:
+    model, x = _vae(), _data()
+    model.value_checks = False
+    seen: list[bool] = []
+    encoder = model.encoder
+    model.encoder = nn.Sequential(encoder, _Probe(seen))
+    model(x)
+    assert seen == [False]  # inside: off
+    assert pyautoencoder.value_checks_enabled()  # after: the default again
+    with ValueCheckScope(True, batch=False):
+        with pytest.raises(ValueError, match=r"^x_hat must have shape"):
+            model.compute_loss(x[:, :4], model(x))
+        assert pyautoencoder.value_checks_enabled()  # the enclosing scope is back
+        inner = _vae()  # a model following the default inside the enclosing scope checks
+        with pytest.raises(ValueError, match=r"^x must be finite"):
+            inner.compute_loss(_with(x, float("nan")), inner(x))
+
+
+def test_a_checked_model_inside_a_switched_off_model_follows_it() -> None:
+    outer, inner, x = _vae(), _vae(), _data()
+    outer.value_checks = False
+
+    class Wrapper(nn.Module):
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            inner.compute_loss(_with(x, float("nan")), inner(x))  # inherits "off": no error
+            return h
+
+    outer.encoder = nn.Sequential(outer.encoder, Wrapper())
+    outer(x)
+
+
+class _Probe(nn.Module):
+    """Records whether value checks are on when the model calls it."""
+
+    def __init__(self, seen: list[bool]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        self.seen.append(pyautoencoder.value_checks_enabled())
+        return h
+
+
 def test_a_model_switched_on_checks_while_the_default_is_off() -> None:
     model, x = _vae(), _data()
     model.value_checks = True

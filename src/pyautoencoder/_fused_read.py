@@ -42,52 +42,58 @@ def fast_test_fails(items: Sequence[Item], vouched: Sequence[torch.Tensor]) -> b
     ``vouched`` are tensors another item vouches for (see
     :func:`~pyautoencoder._validation.vouch_finite`): their own ``"finite"`` items are skipped,
     as are those of tensors tested against an interval with finite ends (the interval test
-    proves them finite).
+    proves them finite). Plain loops, no generator per item: this runs inside every checked
+    training step.
     """
-    proven = {id(t) for t in vouched}
+    proven = set(map(id, vouched))
     for kind, tensor, low, high in items:
         if kind == "range" and math.isfinite(low + high):
             proven.add(id(tensor))
     numbers: list[torch.Tensor] = []  # 0-dim, detached
-    bounds: list[tuple[float, float]] = []
+    lows: list[float] = []
+    highs: list[float] = []
     for kind, tensor, low, high in items:
+        if kind == "finite" and (
+            id(tensor) in proven or tensor.numel() == 0 or not tensor.is_floating_point()
+        ):
+            continue
+        if tensor.requires_grad:  # the test records no graph
+            tensor = tensor.detach()
         if kind == "finite":
-            if id(tensor) in proven or tensor.numel() == 0 or not tensor.is_floating_point():
-                continue
-            numbers.append(_plain(tensor) if tensor.dim() == 0 else _sum(tensor))
-            bounds.append((-math.inf, math.inf))
+            numbers.append(tensor if tensor.dim() == 0 else distinct_elements(tensor).sum())
+            lows.append(-math.inf)
+            highs.append(math.inf)
         elif kind == "range":
             if tensor.numel() == 0:
                 continue
-            smallest, largest = torch.aminmax(distinct_elements(_plain(tensor)))
+            smallest, largest = torch.aminmax(distinct_elements(tensor))
             numbers += (smallest, largest)
-            bounds += ((low, math.inf), (-math.inf, high))
+            lows += (low, -math.inf)
+            highs += (math.inf, high)
         else:  # "scalar"
-            numbers.append(_plain(tensor).reshape(()))
-            bounds.append((low, high))
+            numbers.append(tensor.reshape(()))
+            lows.append(low)
+            highs.append(high)
     if not numbers:
         return False
-    values = _read(numbers)
-    return not all(
-        math.isfinite(value) and low <= value <= high
-        for value, (low, high) in zip(values, bounds, strict=True)
-    )
-
-
-def _plain(tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` outside autograd (the test records no graph); no operation when it already is."""
-    return tensor.detach() if tensor.requires_grad else tensor
-
-
-def _sum(tensor: torch.Tensor) -> torch.Tensor:
-    return distinct_elements(_plain(tensor)).sum()
+    for value, low, high in zip(_read(numbers), lows, highs, strict=True):
+        if not (math.isfinite(value) and low <= value <= high):
+            return True
+    return False
 
 
 def _read(numbers: list[torch.Tensor]) -> list[float]:
     """The values of 0-dim tensors, in order: one ``tolist`` per device."""
     first = numbers[0]
-    if all(n.dtype == first.dtype and n.device == first.device for n in numbers):
-        return [float(v) for v in torch.stack(numbers).tolist()]
+    dtype, device = first.dtype, first.device
+    uniform = True
+    for number in numbers:
+        if number.dtype != dtype or number.device != device:
+            uniform = False
+            break
+    if uniform:
+        values: list[float] = torch.stack(numbers).tolist()
+        return values
     by_device: dict[torch.device, list[int]] = {}
     for index, number in enumerate(numbers):
         by_device.setdefault(number.device, []).append(index)

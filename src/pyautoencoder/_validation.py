@@ -159,7 +159,7 @@ class ValueCheckScope:
             self.enabled = parent.enabled
         if parent is not None and parent.pending is not None:
             self.pending, self._owns = parent.pending, False  # the enclosing scope settles
-        elif self._batch:
+        elif self._batch and self.enabled is not False:  # checks off record nothing
             self.pending, self._owns = _PendingChecks(), True
         _LOCAL.scope = self
         return self
@@ -178,46 +178,40 @@ class ValueCheckScope:
                 raise value_error from exc
 
 
-def enter_scope(enabled: bool | None, batch: bool = True) -> ValueCheckScope | None:
-    """Enter a :class:`ValueCheckScope` (``None`` while compiling); pair with :func:`exit_scope`.
-
-    The function form keeps the model wrappers free of a ``with`` block that ``torch.compile``
-    would have to trace.
-    """
-    if torch.compiler.is_compiling():
-        return None
-    if enabled is False:  # checks off: nothing is recorded, only the switch is set
-        return _SwitchedOffScope(_LOCAL.scope)
-    scope = ValueCheckScope(enabled, batch)
-    scope.__enter__()
-    return scope
-
-
 class _SwitchedOffScope(ValueCheckScope):
-    """A scope with value checks off: records nothing, so it only swaps the thread's scope.
+    """The scope of value checks off: records nothing and is never entered or left itself.
 
-    What :func:`enter_scope` gives a model whose switch is ``False`` (the training step of
-    ``model.value_checks = False``): entering and leaving cost two attribute writes.
+    Its one instance, :data:`_OFF`, is what :func:`switch_checks_off` makes the thread's scope
+    for a model whose switch is ``False`` (the training step of ``model.value_checks =
+    False``); shared by every thread, it holds no per-call state.
     """
 
     __slots__ = ()
 
-    def __init__(self, parent: ValueCheckScope | None) -> None:
-        self.enabled = False
-        self.pending = None
-        self._batch = False
-        self._owns = False
-        self._parent = parent
-        _LOCAL.scope = self
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        _LOCAL.scope = self._parent
+    def __init__(self) -> None:
+        super().__init__(False, batch=False)
 
 
-def exit_scope(scope: ValueCheckScope | None, error: BaseException | None = None) -> None:
-    """Leave ``scope`` (settling its checks when it owns them); see :func:`enter_scope`."""
-    if scope is not None:
-        scope.__exit__(None if error is None else type(error), error, None)
+_OFF = _SwitchedOffScope()
+
+
+def switch_checks_off() -> ValueCheckScope | None:
+    """Make value checks off in this thread until :func:`restore_scope`; return the scope to
+    restore.
+
+    The cheapest scope there is, for a model whose switch is ``False`` (the training step of
+    ``model.value_checks = False``): one shared, immutable off scope becomes the thread's scope.
+    Nested scopes inherit its switch and record nothing. Not for use while compiling (the
+    caller tests :func:`torch.compiler.is_compiling` first).
+    """
+    previous = _LOCAL.scope
+    _LOCAL.scope = _OFF
+    return previous
+
+
+def restore_scope(previous: ValueCheckScope | None) -> None:
+    """Make ``previous`` (what :func:`switch_checks_off` returned) the thread's scope again."""
+    _LOCAL.scope = previous
 
 
 def _pending() -> _PendingChecks | None:
@@ -254,8 +248,10 @@ def vouch_finite(witness: torch.Tensor, *covered: torch.Tensor) -> None:
     when value checks are off.
     """
     scope = _LOCAL.scope  # no scope, or one that records nothing (checks off): nothing to do
-    pending = None if scope is None else scope.pending
-    if pending is None or not value_checks_enabled():
+    if scope is None or scope.pending is None or scope.enabled is False:
+        return
+    pending = scope.pending
+    if not value_checks_enabled():
         return
     pending.items.append(("finite", witness, 0.0, 0.0))
     pending.vouched.extend(covered)
@@ -313,6 +309,8 @@ def _exact_in_interval(name: str, tensor: torch.Tensor, low: float, high: float)
 
 def check_num_samples(value: object, name: str = "S") -> int:
     """Validate a number of Monte Carlo samples: a Python int (not bool) that is >= 1."""
+    if type(value) is int and value >= 1:  # the common case, without the ABC check below
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int >= 1, got {type(value).__name__} {value!r}")
     if value < 1:
@@ -342,6 +340,10 @@ def check_weight(value: object, name: str = "beta") -> float | torch.Tensor:
         if value_checks_enabled():
             _record([("scalar", value, 0.0, math.inf)], lambda: _exact_weight(name, value))
         return value
+    if type(value) is float or type(value) is int:  # the common case, without the ABC check
+        if value >= 0 and math.isfinite(value):
+            return float(value)
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number >= 0, got {type(value).__name__} {value!r}")
     if not math.isfinite(float(value)) or value < 0:

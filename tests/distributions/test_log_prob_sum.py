@@ -39,3 +39,15 @@ def test_a_subclass_overriding_log_prob_is_used_by_log_prob_sum() -> None:
 
     x, x_hat = torch.zeros(2, 3), torch.ones(2, 3)
     torch.testing.assert_close(Doubled().log_prob_sum(x, x_hat, 1), torch.full((2,), -3.0))
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "x_hat_shape"), [((3, 1, 4), (3, 2, 4)), ((3, 2, 4), (3, 1, 4)), ((3, 4), (4,))]
+)
+def test_bernoulli_log_prob_sum_refuses_shapes_that_differ(
+    x_shape: tuple[int, ...], x_hat_shape: tuple[int, ...]
+) -> None:
+    """The op is called without F's wrapper only for equal shapes: others still raise."""
+    likelihood = get_likelihood("bernoulli")
+    with pytest.raises(ValueError, match="size"):
+        likelihood.log_prob_sum(torch.rand(x_shape), torch.randn(x_hat_shape), 1)

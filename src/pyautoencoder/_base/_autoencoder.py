@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .._arguments import recording_arguments
-from .._validation import enter_scope, exit_scope
+from .._validation import ValueCheckScope, restore_scope, switch_checks_off
 from ._model_output import ModelOutput
 
 if TYPE_CHECKING:
@@ -151,15 +151,23 @@ def _in_value_check_scope(method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def scoped(self: BaseAutoencoder, *args: Any, **kwargs: Any) -> Any:
-        scope = enter_scope(self.__dict__.get("_value_checks"))
-        if scope is None:  # compiling: no checks, nothing to enter
+        if torch.compiler.is_compiling():  # no checks, nothing to enter
             return method(self, *args, **kwargs)
+        enabled = self.__dict__.get("_value_checks")
+        if enabled is False:  # the off switch of a training step: two attribute writes
+            previous = switch_checks_off()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                restore_scope(previous)
+        scope = ValueCheckScope(enabled)
+        scope.__enter__()
         try:
             result = method(self, *args, **kwargs)
         except BaseException as error:
-            exit_scope(scope, error)
+            scope.__exit__(type(error), error, None)
             raise
-        exit_scope(scope)
+        scope.__exit__(None, None, None)
         return result
 
     scoped._value_check_scoped = True  # type: ignore[attr-defined]

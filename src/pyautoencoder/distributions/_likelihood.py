@@ -21,6 +21,7 @@ from typing import TypeVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn import _reduction
 
 from .._arguments import recording_arguments
 from .._registry import Registry
@@ -28,9 +29,13 @@ from .._validation import (
     check_all_finite,
     check_floating,
     check_in_closed_interval,
+    value_checks_enabled,
     vouch_finite,
 )
 from ._config import _registered_config
+
+#: ``reduction="none"`` as the enum the ATen op takes (what ``F``'s wrapper passes it).
+_NO_REDUCTION = _reduction.get_enum("none")
 
 
 class LikelihoodType(Enum):
@@ -134,15 +139,20 @@ class Likelihood(nn.Module):
         check_same_shape(x, x_hat)
 
     def check_support(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` if a value of ``x`` lies outside the support (value check)."""
+        """Raise ``ValueError`` if a value of ``x`` lies outside the support (value check).
+
+        :meth:`validate` calls it only while value checks are on; called directly it checks.
+        """
 
     def validate(self, x: torch.Tensor, x_hat: torch.Tensor) -> None:
-        """All checks: dtypes and shapes always, finiteness and support as value checks."""
+        """All checks: dtypes and shapes always; finiteness and :meth:`check_support` (value
+        checks) only while value checks are on."""
         check_floating(x, "x")
         check_floating(x_hat, "x_hat")
         self.check_shapes(x, x_hat)
-        check_all_finite(x=x, x_hat=x_hat)
-        self.check_support(x)
+        if value_checks_enabled():
+            check_all_finite(x=x, x_hat=x_hat)
+            self.check_support(x)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}" if self.name else ""
@@ -264,8 +274,12 @@ class BernoulliLikelihood(Likelihood):
     def log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
         if type(self).log_prob is not BernoulliLikelihood.log_prob:  # a subclass's own
             return super().log_prob_sum(x, x_hat, start_dim)
+        if x.shape == x_hat.shape:  # always after validate: the op without F's wrapper
+            bce = torch.binary_cross_entropy_with_logits(x_hat, x, None, None, _NO_REDUCTION)
+        else:  # F's wrapper reports the mismatch
+            bce = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
         # The sign after the sum: negation is exact, so the values are unchanged.
-        return -sum_from(F.binary_cross_entropy_with_logits(x_hat, x, reduction="none"), start_dim)
+        return -sum_from(bce, start_dim)
 
     def check_support(self, x: torch.Tensor) -> None:
         check_in_closed_interval("x (Bernoulli targets)", x, 0.0, 1.0)
