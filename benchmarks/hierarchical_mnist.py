@@ -5,7 +5,7 @@ Usage::
     python benchmarks/hierarchical_mnist.py [--epochs 10,30,50] [--k 1000] [--eval-size 500]
         [--models vae,ladder,...] [--seed 0] [--binarize dynamic|static] [--warmup 0]
         [--batch-norm] [--weight-decay 0] [--objective elbo|iw:K] [--hidden-dim 128]
-        [--shift 0]
+        [--decoder-dim 32] [--shift 0]
 
 Data: MNIST-10k (see ``benchmarks/_common.py``): 8,000 training images, 2,000 held-out images
 binarized once (``load_mnist_10k``'s held-out half, whatever ``--binarize`` says). Training
@@ -30,7 +30,8 @@ same seed (``--seed``: initial weights and training noise; the batch order is fi
 same epochs: ``--epochs 10,30,50`` trains each model once for 50 epochs and scores it after
 10, 30 and 50 (nothing depends on the total, so that is the score of a 10-, 30- and 50-epoch
 run). The hierarchical models (``HierarchicalVAE`` with 2 x 16, 4 x 8 and 8 x 4 groups) add
-their own small top-down networks (``--hidden-dim``, 128 by default), so the table prints every
+their own small top-down networks (``--hidden-dim``, 128 by default; ``--decoder-dim``: how many
+features of the final state their decoder reads, 32 by default), so the table prints every
 model's parameter count, and the held-out KL of every latent group; "VAE 640-320 (z 32)" is the
 VAE with wider shared networks (784-640-320 / 32-320-640-784, 1.45 M parameters, as many as the
 8 x 4 model), the parameter-matched one-layer baseline. One thread.
@@ -95,11 +96,14 @@ def models(
     batch_norm: bool = False,
     objective: Callable[[], Objective] | None = None,
     hidden_dim: int = 128,
+    decoder_dim: int = 32,
 ) -> dict[str, Callable[[], nn.Module]]:
     """The compared models. ``batch_norm``: a BatchNorm1d before every hidden ReLU of the
     shared encoder and decoder (Sønderby et al. 2016); ``objective``: a factory of the training
     objective of every model but the IWAE (which keeps its own K = 50 bound); ``None``: the ELBO;
-    ``hidden_dim``: width of the hierarchical models' top-down (and Ladder bottom-up) networks.
+    ``hidden_dim``: width of the hierarchical models' top-down (and Ladder bottom-up) networks;
+    ``decoder_dim``: how many features ``HierarchicalVAE``'s decoder reads (a linear map of its
+    final top-down state; the decoder's input width, 32 like every other model's by default).
     """
 
     def kw() -> dict[str, Any]:
@@ -124,13 +128,18 @@ def models(
             enc(), dec(), [32, 16], hidden_dim=hidden_dim, **kw()
         ),
         "HierarchicalVAE (2 x 16)": lambda: HierarchicalVAE(
-            enc(), dec(), [16, 16], decoder_dim=32, hidden_dim=hidden_dim, **kw()
+            enc(),
+            dec(decoder_dim),
+            [16, 16],
+            decoder_dim=decoder_dim,
+            hidden_dim=hidden_dim,
+            **kw(),
         ),
         "HierarchicalVAE (4 x 8)": lambda: HierarchicalVAE(
-            enc(), dec(), [8] * 4, decoder_dim=32, hidden_dim=hidden_dim, **kw()
+            enc(), dec(decoder_dim), [8] * 4, decoder_dim=decoder_dim, hidden_dim=hidden_dim, **kw()
         ),
         "HierarchicalVAE (8 x 4)": lambda: HierarchicalVAE(
-            enc(), dec(), [4] * 8, decoder_dim=32, hidden_dim=hidden_dim, **kw()
+            enc(), dec(decoder_dim), [4] * 8, decoder_dim=decoder_dim, hidden_dim=hidden_dim, **kw()
         ),
     }
 
@@ -287,6 +296,13 @@ def main() -> None:
         help="width of the hierarchical models' top-down networks (default 128)",
     )
     parser.add_argument(
+        "--decoder-dim",
+        type=int,
+        default=32,
+        help="features of the final top-down state that HierarchicalVAE's decoder reads "
+        "(its decoder's input width; default 32, as every other model's)",
+    )
+    parser.add_argument(
         "--batch-norm",
         action="store_true",
         help="BatchNorm1d before every hidden ReLU of the shared encoder and decoder",
@@ -301,6 +317,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.shift < 0 or args.shift > 27:
         parser.error(f"--shift must be in [0, 27] pixels, got {args.shift}")
+    if args.decoder_dim < 1:
+        parser.error(f"--decoder-dim must be >= 1, got {args.decoder_dim}")
     if args.hidden_dim < 1:
         parser.error(f"--hidden-dim must be >= 1, got {args.hidden_dim}")
     if args.weight_decay < 0:
@@ -320,7 +338,7 @@ def main() -> None:
     wanted = [w.strip().lower() for w in args.models.split(",") if w.strip()]
     rows: dict[int, list[list[str]]] = {epoch: [] for epoch in args.epochs}
     baseline: dict[int, torch.Tensor] = {}
-    for name, make in models(args.batch_norm, objective, args.hidden_dim).items():
+    for name, make in models(args.batch_norm, objective, args.hidden_dim, args.decoder_dim).items():
         if wanted and not any(w in name.lower() for w in wanted):
             continue
         torch.manual_seed(args.seed)
@@ -366,6 +384,7 @@ def main() -> None:
     print(
         f"- trained with {trained_with} (every model but the IWAE K=50), {optimizer}, "
         f"batch norm {'on' if args.batch_norm else 'off'}, top-down width {args.hidden_dim}, "
+        f"HierarchicalVAE decoder input {args.decoder_dim}, "
         + (f"random shifts of up to {args.shift} px" if args.shift else "no shifts")
     )
     print(
