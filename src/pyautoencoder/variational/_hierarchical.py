@@ -72,7 +72,9 @@ class HierarchicalVAE(_TopDownVAE):
     decoder_dim : int, optional
         What the decoder reads: ``decoder_dim`` features, a linear map of the final state
         (default ``latent_dims[0]``). Use at least ``sum(latent_dims)`` to keep every group's
-        information.
+        information; reading more pays: on binarized MNIST-10k 8 groups of 4 at width 96 gained
+        0.7-0.8 nats of held-out log-likelihood with ``decoder_dim=128`` over ``32``
+        (``docs/hierarchical.md``).
     likelihood : str, LikelihoodType or Likelihood
         Observation model (default ``"gaussian"``).
     objective : Objective, optional
