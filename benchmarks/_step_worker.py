@@ -16,7 +16,9 @@ interleaved in blocks of ``--steps`` steps, hand-written and library blocks alte
 phase of the shared machine hits them alike; the ratio of a repetition compares blocks that ran
 back to back. Both clocks are kept: wall time and this process's CPU time. The process prints
 one JSON line: per variant the seconds per step of every repetition on both clocks, the
-library's version and the load average at start and end.
+library's version, the load average at start and end and the minor page faults per step.
+Before any model is built the process warms the allocator (:func:`_common.warm_allocator`),
+the same for every library.
 
 It imports :mod:`_steps` and :mod:`_common` (torch and numpy only at import time) from this
 folder, never this repository's package unless ``--impl ours``; ``benchmarks/`` holds no
@@ -34,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from _common import HIDDEN, LATENT, set_threads
+from _common import HIDDEN, LATENT, minor_faults, set_threads, warm_allocator
 from _steps import IWAE_K, image_batches, make_hand, networks
 from torch import nn
 
@@ -177,43 +179,52 @@ def block_order(names: list[str]) -> list[str]:
     return order
 
 
+Clocks = dict[str, list[float]]
+
+
 def interleaved_clocks(
     steps: dict[str, Step | SwitchedStep], batches: list[torch.Tensor], block: int, repeats: int
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Per-step wall and process-CPU seconds of every variant, one value per repetition.
+) -> tuple[Clocks, Clocks, Clocks]:
+    """Per-step wall seconds, process-CPU seconds and minor page faults of every variant.
+
+    One value per repetition and clock.
 
     Each variant first runs ``block`` warm-up steps; then every repetition runs a block of
     ``block`` steps of each variant in turn (:func:`block_order`), the order rotated by one
     per repetition. The CPU
     clock (``time.process_time``: this process's user + system time, all threads) leaves out
     the time the process waited for a core, which dominates the wall clock on a loaded
-    machine; the wall clock is what a user waits for.
+    machine; the wall clock is what a user waits for. The page faults (``getrusage``) show
+    whether the allocator was warm (:func:`_common.warm_allocator`): about 0 per step when it
+    is, about a thousand when every large tensor is a fresh ``mmap``.
     """
     names = block_order(list(steps))
     counters = dict.fromkeys(names, 0)
 
-    def run(name: str, n: int) -> tuple[float, float]:
+    def run(name: str, n: int) -> tuple[float, float, float]:
         step, i = steps[name], counters[name]
         if isinstance(step, SwitchedStep):
             step.prepare()
             step = step.step
+        faults = minor_faults()
         wall, cpu = time.perf_counter(), time.process_time()
         for k in range(n):
             step(batches[(i + k) % len(batches)])
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         counters[name] = i + n
-        return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
+        return wall / n, cpu / n, (minor_faults() - faults) / n
 
     for name in names:
         run(name, block)
-    wall: dict[str, list[float]] = {name: [] for name in steps}  # the caller's order
-    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    clocks: tuple[Clocks, Clocks, Clocks] = ({}, {}, {})
+    for clock in clocks:
+        clock.update({name: [] for name in steps})  # the caller's order
     for rep in range(repeats):
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
-            seconds, cpu_seconds = run(name, block)
-            wall[name].append(seconds)
-            cpu[name].append(cpu_seconds)
-    return wall, cpu
+            for clock, value in zip(clocks, run(name, block), strict=True):
+                clock[name].append(value)
+    return clocks
 
 
 _IMPLS = {"ours": ours_steps, "reference": reference_steps, "pythae": pythae_steps}
@@ -230,6 +241,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
     set_threads(args.threads)
+    warm_allocator()  # before any model is built: every variant, every library, alike
     load_start = os.getloadavg()[0]
     batches = image_batches(args.model, torch.load(args.batches, weights_only=True))
     steps: dict[str, Step | SwitchedStep] = {}
@@ -237,7 +249,7 @@ def main() -> None:
     steps["hand-written (control)"] = make_hand(args.model, batches[0])[0]
     steps.update(_IMPLS[args.impl](args.model, batches[0]))
 
-    wall, cpu = interleaved_clocks(steps, batches, args.steps, args.repeats)
+    wall, cpu, faults = interleaved_clocks(steps, batches, args.steps, args.repeats)
     if args.impl == "ours":
         import pyautoencoder
 
@@ -251,6 +263,7 @@ def main() -> None:
         "load": [load_start, os.getloadavg()[0]],
         "times": wall,
         "cpu_times": cpu,
+        "page_faults": faults,
     }
     print(json.dumps(result), flush=True)
 

@@ -25,7 +25,12 @@ run's ratio is the median over repetitions. Nothing is driven across a process b
 it is timed. The control row (an identical hand-written step) shows the noise of the method:
 its ratio is 1.00 up to it. The processes run one at a time (never two at once on the shared
 cores), in an order rotated each run; the tables give the median over ``--runs`` runs and each
-run's ratio. Libraries:
+run's ratio. Every process first warms glibc's allocator (``_common.warm_allocator``: one
+16 MiB block allocated and freed raises the dynamic mmap threshold, as loading a data set
+does), so that no variant pays a page fault per 4 KiB of every large tensor; the page faults
+per step are printed under each table (about 0 when warm). Without it every step of every
+variant paid ~1,100 faults (5.3 instead of 3.9 ms for the hand-written VAE step), a shared
+cost that shrank every ratio toward 1 (sessions 21-24's tables). Libraries:
 
 * ``ours``: this repository (``PYTHONPATH=<repo>/src`` with this Python), value checks on
   (the default) and off (``model.value_checks = False``, the per-model switch): one model
@@ -160,6 +165,16 @@ def model_table(model: str, results: list[dict[str, object]], clock: str) -> lis
     return rows
 
 
+def fault_summary(results: list[dict[str, object]]) -> str:
+    """Median minor page faults per step of every (process, variant), e.g. ``ours: ... 0.0``."""
+    parts = []
+    for result in results:
+        faults: dict[str, list[float]] = result.get("page_faults", {})  # type: ignore[assignment]
+        per_variant = ", ".join(f"{name} {median(v):.1f}" for name, v in faults.items())
+        parts.append(f"{result['impl']}: {per_variant}")
+    return "; ".join(parts) or "not recorded"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few steps, one run")
@@ -228,6 +243,7 @@ def main() -> None:
             print(table(header, rows))
             print()
         print(f"- load average during each process: {', '.join(loads)}")
+        print(f"- minor page faults per step: {fault_summary(results)}")
         if versions:
             print(f"- versions: {', '.join(versions)}")
         if model.startswith("iwae") and "reference" in pythons:
