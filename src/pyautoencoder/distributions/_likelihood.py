@@ -34,8 +34,9 @@ from .._validation import (
 )
 from ._config import _registered_config
 
-#: ``reduction="none"`` as the enum the ATen op takes (what ``F``'s wrapper passes it).
+#: ``reduction="none"`` / ``"sum"`` as the enum the ATen op takes (what ``F``'s wrapper passes).
 _NO_REDUCTION = _reduction.get_enum("none")
+_SUM_REDUCTION = _reduction.get_enum("sum")
 
 
 class LikelihoodType(Enum):
@@ -125,6 +126,25 @@ class Likelihood(nn.Module):
         sum (one op on ``[B, S]`` instead of one per element); the values must not change.
         """
         return sum_from(self.log_prob(x, x_hat), start_dim)
+
+    def checked_mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """:meth:`validate`, then :meth:`mean_log_prob_sum`, vouching for the inputs when it can."""
+        self.validate(x, x_hat)
+        result = self.mean_log_prob_sum(x, x_hat)
+        if self.propagates_non_finite():
+            vouch_finite(result, x, x_hat)
+        return result
+
+    def mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """``log_prob(x, x_hat)`` summed over every dimension but the first, averaged over it.
+
+        ``[N, ...] -> []``: ``mean_n sum_j log p(x_nj | x_hat_nj)``, the batch-mean
+        reconstruction term of an ELBO (``N = B S`` rows, one per input and sample). Equal to
+        ``log_prob_sum(x, x_hat, 1).mean()`` up to the order of the additions; subclasses may
+        override it with one fused reduction (the built-in Gaussian and Bernoulli do: one
+        ``sum`` and one scaling instead of a sum per row, a mean and a sign).
+        """
+        return self.log_prob_sum(x, x_hat, 1).mean()
 
     def x_hat_shape(self, x_shape: Sequence[int]) -> tuple[int, ...]:
         """The decoder-output shape this likelihood expects for data of shape ``x_shape``.
@@ -254,6 +274,13 @@ class UnitGaussianLikelihood(Likelihood):
         # -0.5 after the sum: scaling by a power of two is exact, so the values are unchanged.
         return sum_from((x - x_hat).square(), start_dim) * -0.5
 
+    def mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        if type(self).log_prob is not UnitGaussianLikelihood.log_prob:  # a subclass's own
+            return super().mean_log_prob_sum(x, x_hat)
+        if x.shape[0] == 0:  # the mean of no rows: NaN, as torch's mean gives
+            return super().mean_log_prob_sum(x, x_hat)
+        return (x - x_hat).square().sum() * (-0.5 / x.shape[0])
+
 
 @register_likelihood("bernoulli")
 class BernoulliLikelihood(Likelihood):
@@ -280,6 +307,15 @@ class BernoulliLikelihood(Likelihood):
             bce = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
         # The sign after the sum: negation is exact, so the values are unchanged.
         return -sum_from(bce, start_dim)
+
+    def mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        own = type(self).log_prob is BernoulliLikelihood.log_prob
+        if not own or x.shape != x_hat.shape or x.shape[0] == 0:
+            return super().mean_log_prob_sum(x, x_hat)  # a subclass's, F's shape error, no rows
+        # One reduction inside the op (its backward scales one sigmoid difference), then the
+        # sign and the 1 / N of the mean in one multiplication.
+        total = torch.binary_cross_entropy_with_logits(x_hat, x, None, None, _SUM_REDUCTION)
+        return total * (-1.0 / x.shape[0])
 
     def check_support(self, x: torch.Tensor) -> None:
         check_in_closed_interval("x (Bernoulli targets)", x, 0.0, 1.0)

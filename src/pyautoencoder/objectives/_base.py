@@ -29,7 +29,9 @@ class VariationalModel(Protocol):
     """What an objective may read from a model (the VAE family implements it).
 
     ``reconstruction_log_prob(x, output, likelihood) -> [B, S]``: the checked
-    ``sum_features log p(x | z_s)``; ``kl_per_dim(output) -> [B, D_z]`` (closed form) or
+    ``sum_features log p(x | z_s)``; ``mean_reconstruction_log_prob(x, output, likelihood) ->
+    []``: its mean over inputs and samples (one fused reduction where the likelihood has one);
+    ``kl_per_dim(output) -> [B, D_z]`` (closed form) or
     ``[B, 1]`` (Monte Carlo); ``posterior_log_prob(output, detach_params) -> [B, S]``:
     ``log q(z_s | x)`` at ``output.z`` (``detach_params=True`` stops the gradient through the
     posterior's parameters but not through the sample path); ``prior_log_prob(output) ->
@@ -41,6 +43,10 @@ class VariationalModel(Protocol):
     latent_prior: Prior
 
     def reconstruction_log_prob(
+        self, x: torch.Tensor, output: Any, likelihood: LikelihoodSpec = None
+    ) -> torch.Tensor: ...
+
+    def mean_reconstruction_log_prob(
         self, x: torch.Tensor, output: Any, likelihood: LikelihoodSpec = None
     ) -> torch.Tensor: ...
 

@@ -72,7 +72,6 @@ class ELBO(Objective):
         kl_objective = free_bits_kl(kl_per_dim, self.free_bits, model.latent_dim)
         kl = kl_per_dim.sum(dim=-1)  # [B]
         vouch_finite(kl, kl_per_dim)  # a sum is non-finite wherever a term is
-        # log_lik [B, S] goes in whole: its mean over B and S is mean_b of the per-input means.
         return beta_elbo_result(log_lik, kl, weight, kl_objective)
 
     def diagnostic_keys(self) -> frozenset[str]:
@@ -91,12 +90,13 @@ def elbo_terms(
     beta: Weight,
     own_beta: float,
 ) -> tuple[torch.Tensor, torch.Tensor, Weight]:
-    """``(log_lik [B, S], kl_per_dim [B, D_z] or [B, 1], weight)`` of an ELBO-type objective.
+    """``(mean_log_lik [], kl_per_dim [B, D_z] or [B, 1], weight)`` of an ELBO-type objective.
 
-    ``weight`` is the checked ``beta`` of ``compute_loss`` times the objective's own
-    ``own_beta`` (no op when that is 1).
+    ``mean_log_lik`` is the reconstruction term averaged over inputs and samples (the mean of
+    ``mean_s log p(x_b | z_bs)`` over ``b``); ``weight`` is the checked ``beta`` of
+    ``compute_loss`` times the objective's own ``own_beta`` (no op when that is 1).
     """
-    log_lik = model.reconstruction_log_prob(x, output, likelihood)  # [B, S]
+    log_lik = model.mean_reconstruction_log_prob(x, output, likelihood)  # []
     kl_per_dim = model.kl_per_dim(output)
     weight = check_weight(beta, "beta")
     if own_beta != 1.0:
@@ -125,16 +125,16 @@ def beta_elbo_result(
     kl_objective: torch.Tensor | None = None,
     objective_kl_key: str = "kl_free_bits",
 ) -> LossResult:
-    """Assemble the beta-ELBO objective and diagnostics from per-input terms.
+    """Assemble the beta-ELBO objective and diagnostics from the batch terms.
 
-    ``log_lik`` is ``[B]`` or ``[B, S]`` (one term per sample; averaged over ``B`` and ``S``)
-    and ``kl`` is ``[B]``. The bound ``mean_b (log_lik_b - beta KL_b)`` is computed as
-    ``mean(log_lik) - beta mean(KL)`` (equal by linearity, fewer and smaller tensor ops in the
-    step). ``kl_objective`` (a scalar, e.g. the free-bits KL) replaces ``mean_b KL_b`` in the
-    objective only; the diagnostics keep the true KL and then add it under
-    ``objective_kl_key`` (``kl_free_bits`` by default).
+    ``log_lik`` is the reconstruction term: ``[]`` already averaged over inputs and samples,
+    or ``[B]`` / ``[B, S]`` (one term per sample; averaged here); ``kl`` is ``[B]``. The bound
+    ``mean_b (log_lik_b - beta KL_b)`` is computed as ``mean(log_lik) - beta mean(KL)`` (equal
+    by linearity, fewer and smaller tensor ops in the step). ``kl_objective`` (a scalar, e.g.
+    the free-bits KL) replaces ``mean_b KL_b`` in the objective only; the diagnostics keep the
+    true KL and then add it under ``objective_kl_key`` (``kl_free_bits`` by default).
     """
-    mean_log_lik = log_lik.mean()  # []
+    mean_log_lik = log_lik if log_lik.dim() == 0 else log_lik.mean()  # []
     mean_kl = kl.mean()  # []
     # beta = 1 (a Python number) multiplies nothing: one op less in the training step.
     unit_beta = isinstance(beta, float) and beta == 1.0

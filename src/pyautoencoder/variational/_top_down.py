@@ -370,6 +370,12 @@ class _TopDownVAE(BaseAutoencoder):
         check_sampled_reconstruction(x, output.x_hat, spec)
         return sampled_log_likelihood(x, output.x_hat, self.resolve_likelihood(likelihood))
 
+    def mean_reconstruction_log_prob(
+        self, x: torch.Tensor, output: HierarchicalOutput, likelihood: Any = None
+    ) -> torch.Tensor:
+        """The mean of :meth:`reconstruction_log_prob` over inputs and samples, ``[]``."""
+        return self.reconstruction_log_prob(x, output, likelihood).mean()
+
     def kl_per_dim(self, output: HierarchicalOutput) -> torch.Tensor:
         """Closed-form KL of every group's dimensions given the upper samples, ``[B, D]``
         (mean over the ``S`` samples)."""

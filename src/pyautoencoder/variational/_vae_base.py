@@ -41,7 +41,12 @@ from ..distributions._likelihood import Likelihood, LikelihoodType, get_likeliho
 from ..distributions._posteriors import Posterior, get_posterior
 from ..distributions._priors import Prior, get_prior
 from ..loss._result import LossResult
-from ..loss._sampled import check_sampled_reconstruction, checked_sampled_log_likelihood
+from ..loss._sampled import (
+    check_sampled_reconstruction,
+    checked_sampled_log_likelihood,
+    checked_sampled_mean_log_likelihood,
+    merged_sample_dims,
+)
 from ..objectives._base import Objective, flat_latents
 from ..objectives._elbo import ELBO, free_bits_kl
 from . import stochastic_layers
@@ -203,10 +208,11 @@ class VAEBase(BaseAutoencoder):
     def _decoder_input(self, z: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         """What the decoder receives for ``z [B, S, D_z]``: ``z.reshape(B * S, D_z)``.
 
-        Latent maps ``z [B, S, C, h, w]``: ``[B * S, C, h, w]``.
+        Latent maps ``z [B, S, C, h, w]``: ``[B * S, C, h, w]``. The model's own draws are
+        split views of such a tensor, which is passed on as it is
+        (:func:`~pyautoencoder.loss._sampled.merged_sample_dims`).
         """
-        batch, num_samples = z.shape[0], z.shape[1]
-        return z.reshape(batch * num_samples, *self.latent_shape)
+        return merged_sample_dims(z)
 
     # -- the paths, written once ------------------------------------------------------------
 
@@ -378,6 +384,30 @@ class VAEBase(BaseAutoencoder):
         Checks the shapes of ``x_hat`` and of ``mu, log_var`` and that the posterior
         parameters are finite, then evaluates the likelihood (``None``: the model's).
         """
+        x_hat, model = self._checked_reconstruction(x, output, likelihood)
+        return checked_sampled_log_likelihood(x, x_hat, model)  # [B, S]
+
+    def mean_reconstruction_log_prob(
+        self,
+        x: torch.Tensor,
+        output: VAEOutput,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
+    ) -> torch.Tensor:
+        """The mean of :meth:`reconstruction_log_prob` over inputs and samples, ``[]``.
+
+        The same checks; one fused reduction where the likelihood has one (the ELBO's term).
+        """
+        x_hat, model = self._checked_reconstruction(x, output, likelihood)
+        return checked_sampled_mean_log_likelihood(x, x_hat, model)
+
+    def _checked_reconstruction(
+        self,
+        x: torch.Tensor,
+        output: VAEOutput,
+        likelihood: LikelihoodType | str | Likelihood | None,
+    ) -> tuple[torch.Tensor, Likelihood]:
+        """``(x_hat, likelihood object)`` once the shapes of ``x``, ``x_hat`` and the posterior
+        parameters are checked and ``mu, log_var`` are finite (a value check)."""
         check_tensor(x, "x")
         x_hat = check_tensor(output.x_hat, "x_hat")
         check_nonempty_batch(x)
@@ -389,17 +419,7 @@ class VAEBase(BaseAutoencoder):
         else:
             check_posterior_params(mu, log_var, x.shape[0], self.latent_dim)
         check_all_finite(mu=mu, log_var=log_var)
-        model = self.likelihood if likelihood is None else get_likelihood(likelihood)
-        return checked_sampled_log_likelihood(x, x_hat, model)  # [B, S]
-
-    def _elbo_terms(
-        self,
-        x: torch.Tensor,
-        output: VAEOutput,
-        likelihood: LikelihoodType | str | Likelihood | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Checked ``(log-likelihood [B, S], KL per dim)``: the terms every bound is made of."""
-        return self.reconstruction_log_prob(x, output, likelihood), self.kl_per_dim(output)
+        return x_hat, self.likelihood if likelihood is None else get_likelihood(likelihood)
 
 
 def _resolve_objective(
