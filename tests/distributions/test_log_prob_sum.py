@@ -1,11 +1,11 @@
-"""``Likelihood.log_prob_sum`` equals the sum of ``log_prob`` for every registered likelihood."""
+"""``Likelihood.log_prob_sum`` is the sum of ``log_prob``, and ``mean_log_prob_sum`` its batch mean."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 
 from pyautoencoder.distributions import get_likelihood
 from pyautoencoder.distributions._likelihood import UnitGaussianLikelihood, available_likelihoods
