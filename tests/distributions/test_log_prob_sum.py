@@ -1,4 +1,4 @@
-"""``Likelihood.log_prob_sum`` is the sum of ``log_prob``, and ``mean_log_prob_sum`` its batch mean."""
+"""``Likelihood.log_prob_sum`` sums ``log_prob``; ``mean_log_prob_sum`` is its batch mean."""
 
 from __future__ import annotations
 
