@@ -275,10 +275,8 @@ class UnitGaussianLikelihood(Likelihood):
         return sum_from((x - x_hat).square(), start_dim) * -0.5
 
     def mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        if type(self).log_prob is not UnitGaussianLikelihood.log_prob:  # a subclass's own
-            return super().mean_log_prob_sum(x, x_hat)
-        if x.shape[0] == 0:  # the mean of no rows: NaN, as torch's mean gives
-            return super().mean_log_prob_sum(x, x_hat)
+        if type(self).log_prob is not UnitGaussianLikelihood.log_prob or x.shape[0] == 0:
+            return super().mean_log_prob_sum(x, x_hat)  # a subclass's own; no rows: NaN
         return (x - x_hat).square().sum() * (-0.5 / x.shape[0])
 
 

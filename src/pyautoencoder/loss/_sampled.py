@@ -113,7 +113,7 @@ def checked_sampled_mean_log_likelihood(
 ) -> torch.Tensor:
     """The mean over inputs and samples of :func:`checked_sampled_log_likelihood`, ``[]``.
 
-    ``mean_{b, s} sum_features log p(x_b | x_hat_bs)`` for shapes the caller has checked, in
+    ``mean_{b, s} sum_features log p(x_b | x_hat_bs)`` for shapes the caller has checked.
     With one sample, ``x`` itself against ``x_hat`` merged to ``[B, ...]`` in one fused
     reduction where the likelihood has one (:meth:`Likelihood.mean_log_prob_sum`); with more,
     the mean of the ``[B, S]`` sums (``x`` broadcast as a view, not copied ``S`` times).
