@@ -127,14 +127,14 @@ def beta_elbo_result(
 ) -> LossResult:
     """Assemble the beta-ELBO objective and diagnostics from the batch terms.
 
-    ``log_lik`` is the reconstruction term: ``[]`` already averaged over inputs and samples,
-    or ``[B]`` / ``[B, S]`` (one term per sample; averaged here); ``kl`` is ``[B]``. The bound
-    ``mean_b (log_lik_b - beta KL_b)`` is computed as ``mean(log_lik) - beta mean(KL)`` (equal
-    by linearity, fewer and smaller tensor ops in the step). ``kl_objective`` (a scalar, e.g.
+    ``log_lik`` is the reconstruction term already averaged over inputs and samples, ``[]``
+    (:func:`elbo_terms`); ``kl`` is ``[B]``. The bound ``mean_b (log_lik_b - beta KL_b)`` is
+    computed as ``log_lik - beta mean(KL)`` (equal by linearity, fewer and smaller tensor ops
+    in the step). ``kl_objective`` (a scalar, e.g.
     the free-bits KL) replaces ``mean_b KL_b`` in the objective only; the diagnostics keep the
     true KL and then add it under ``objective_kl_key`` (``kl_free_bits`` by default).
     """
-    mean_log_lik = log_lik if log_lik.dim() == 0 else log_lik.mean()  # []
+    mean_log_lik = log_lik  # []
     mean_kl = kl.mean()  # []
     # beta = 1 (a Python number) multiplies nothing: one op less in the training step.
     unit_beta = isinstance(beta, float) and beta == 1.0
