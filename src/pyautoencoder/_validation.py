@@ -34,10 +34,12 @@ a scope (a loss function called directly) every check is settled at once, as bef
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
@@ -181,7 +183,7 @@ class ValueCheckScope:
 class _SwitchedOffScope(ValueCheckScope):
     """The scope of value checks off: records nothing and is never entered or left itself.
 
-    Its one instance, :data:`_OFF`, is what :func:`switch_checks_off` makes the thread's scope
+    Its one instance, :data:`_OFF`, is what :func:`in_value_check_scope` makes the thread's scope
     for a model whose switch is ``False`` (the training step of ``model.value_checks =
     False``); shared by every thread, it holds no per-call state.
     """
@@ -195,23 +197,41 @@ class _SwitchedOffScope(ValueCheckScope):
 _OFF = _SwitchedOffScope()
 
 
-def switch_checks_off() -> ValueCheckScope | None:
-    """Make value checks off in this thread until :func:`restore_scope`; return the scope to
-    restore.
+def in_value_check_scope(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a model method so that it runs in a value-check scope with the model's switch.
 
-    The cheapest scope there is, for a model whose switch is ``False`` (the training step of
-    ``model.value_checks = False``): one shared, immutable off scope becomes the thread's scope.
-    Nested scopes inherit its switch and record nothing. Not for use while compiling (the
-    caller tests :func:`torch.compiler.is_compiling` first).
+    The model's switch is ``model.__dict__["_value_checks"]`` (``None``, ``True`` or
+    ``False``). Switched off (the training step of ``model.value_checks = False``), the
+    cheapest scope there is: the shared, immutable :data:`_OFF` becomes the thread's scope for
+    the call, two attribute writes and no object. Otherwise a batching
+    :class:`ValueCheckScope`, settled when the call returns. While compiling, no scope at all
+    (checks are off and the compiler must not see the thread-local state).
     """
-    previous = _LOCAL.scope
-    _LOCAL.scope = _OFF
-    return previous
 
+    @functools.wraps(method)
+    def scoped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if torch.compiler.is_compiling():  # no checks, nothing to enter
+            return method(self, *args, **kwargs)
+        enabled = self.__dict__.get("_value_checks")
+        if enabled is False:
+            previous = _LOCAL.scope
+            _LOCAL.scope = _OFF
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                _LOCAL.scope = previous
+        scope = ValueCheckScope(enabled)
+        scope.__enter__()
+        try:
+            result = method(self, *args, **kwargs)
+        except BaseException as error:
+            scope.__exit__(type(error), error, None)
+            raise
+        scope.__exit__(None, None, None)
+        return result
 
-def restore_scope(previous: ValueCheckScope | None) -> None:
-    """Make ``previous`` (what :func:`switch_checks_off` returned) the thread's scope again."""
-    _LOCAL.scope = previous
+    scoped._value_check_scoped = True  # type: ignore[attr-defined]
+    return scoped
 
 
 def _pending() -> _PendingChecks | None:
@@ -250,9 +270,11 @@ def vouch_finite(witness: torch.Tensor, *covered: torch.Tensor) -> None:
     scope = _LOCAL.scope  # no scope, or one that records nothing (checks off): nothing to do
     if scope is None or scope.pending is None or scope.enabled is False:
         return
-    pending = scope.pending
-    if not value_checks_enabled():
+    if scope.enabled is None and not _VALUE_CHECKS_ENABLED:  # value_checks_enabled(), inlined
         return
+    if torch.compiler.is_compiling():  # a compiled function inside an eager scope
+        return
+    pending = scope.pending
     pending.items.append(("finite", witness, 0.0, 0.0))
     pending.vouched.extend(covered)
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from .._arguments import recording_arguments
-from .._validation import ValueCheckScope, restore_scope, switch_checks_off
+from .._validation import in_value_check_scope
 from ._model_output import ModelOutput
 
 if TYPE_CHECKING:
@@ -76,7 +74,7 @@ class BaseAutoencoder(nn.Module, ABC):
         for name in cls._SCOPED_METHODS:
             method = cls.__dict__.get(name)
             if callable(method) and not getattr(method, "_value_check_scoped", False):
-                setattr(cls, name, _in_value_check_scope(method))
+                setattr(cls, name, in_value_check_scope(method))
 
     @property
     def value_checks(self) -> bool | None:
@@ -144,31 +142,3 @@ class BaseAutoencoder(nn.Module, ABC):
         finally:
             for module, was_training in modes:
                 module.training = was_training
-
-
-def _in_value_check_scope(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a model method so that it runs in a value-check scope with the model's switch."""
-
-    @functools.wraps(method)
-    def scoped(self: BaseAutoencoder, *args: Any, **kwargs: Any) -> Any:
-        if torch.compiler.is_compiling():  # no checks, nothing to enter
-            return method(self, *args, **kwargs)
-        enabled = self.__dict__.get("_value_checks")
-        if enabled is False:  # the off switch of a training step: two attribute writes
-            previous = switch_checks_off()
-            try:
-                return method(self, *args, **kwargs)
-            finally:
-                restore_scope(previous)
-        scope = ValueCheckScope(enabled)
-        scope.__enter__()
-        try:
-            result = method(self, *args, **kwargs)
-        except BaseException as error:
-            scope.__exit__(type(error), error, None)
-            raise
-        scope.__exit__(None, None, None)
-        return result
-
-    scoped._value_check_scoped = True  # type: ignore[attr-defined]
-    return scoped

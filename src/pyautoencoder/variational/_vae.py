@@ -16,7 +16,25 @@ from ..distributions._priors import Prior
 from ..objectives._base import Objective
 from ..registry import register_model
 from ._outputs import VAEDecodeOutput, VAEEncodeOutput, VAEOutput
+from ._plain_step import plain_forward
 from ._vae_base import OBJECTIVE_SAMPLES, VAEBase
+
+#: The methods the general training step runs; a subclass that overrides one of them takes
+#: the general step always (the plain step would not run its override).
+_STEP_METHODS = (
+    "_num_samples",
+    "_encode",
+    "_encode_given",
+    "_encoder_input",
+    "_decode",
+    "_decode_given",
+    "_decoder_input",
+    "_check_latent_shape",
+    "_output",
+    "mean_reconstruction_log_prob",
+    "_checked_reconstruction",
+    "kl_per_dim",
+)
 
 
 @register_model("vae", latent="features", latent_shape_arg="latent_shape")
@@ -103,6 +121,11 @@ class VAE(VAEBase):
     """
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"posterior", "prior_sampling"})
+    _plain_step: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_step = all(getattr(cls, name) is getattr(VAE, name) for name in _STEP_METHODS)
 
     def __init__(
         self,
@@ -182,8 +205,14 @@ class VAE(VAEBase):
         """Encode (``S`` samples, or the mean with ``sample=False``) and decode.
 
         By default ``S`` is the objective's ``num_samples`` (1 for the ELBO, ``K`` for an
-        importance-weighted bound), and 1 with ``sample=False``.
+        importance-weighted bound), and 1 with ``sample=False``. The default configuration
+        takes the plain step (:mod:`pyautoencoder.variational._plain_step`): the same result
+        with fewer Python calls.
         """
+        if S is OBJECTIVE_SAMPLES and sample is True and self._plain_step:
+            output = plain_forward(self, x)
+            if output is not None:
+                return output
         enc = self._encode(x, S=self._num_samples(S, sample), sample=sample)
         return self._output(enc, self._decode(enc.z).x_hat)
 

@@ -57,6 +57,7 @@ from ._outputs import (
     VAEEncodeOutput,
     VAEOutput,
 )
+from ._plain_step import plain_elbo
 
 
 class _ObjectiveSamples(int):
@@ -347,8 +348,16 @@ class VAEBase(BaseAutoencoder):
         """
         if self._likelihood_was_third and isinstance(beta, str | Likelihood | LikelihoodType):
             beta, likelihood = self._positional_likelihood(beta, likelihood)
+        if likelihood is None and self._plain_step:
+            plain = plain_elbo(self, x, output, beta)
+            if plain is not None:
+                return plain
         result: LossResult = self.objective(self, x, output, beta=beta, likelihood=likelihood)
         return result
+
+    #: Whether this class runs the step methods of :class:`VAE` unchanged, so that the default
+    #: configuration may take the plain step (:mod:`._plain_step`); set per class by ``VAE``.
+    _plain_step: ClassVar[bool] = False
 
     #: 2.x ``compute_loss(x, output, likelihood)`` of the presets that had no ``beta``
     #: (IWAE, BetaTCVAE, InfoVAE, WAE): a likelihood in ``beta``'s place is still read as
