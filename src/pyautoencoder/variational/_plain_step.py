@@ -13,7 +13,7 @@ the 2.x default: flat code, diagonal Gaussian posterior from the sampling layer'
 or unit-Gaussian likelihood. For it,
 :func:`plain_forward` and :func:`plain_elbo` compute exactly what the general path computes
 (the same tensor ops in the same order, the same random draws, the same value checks recorded
-in the same order, hence the same errors) with about a fifth of the Python calls. Anything else
+in the same order, hence the same errors) with about sixty Python calls fewer. Anything else
 (another configuration, a subclass that overrides a step method, hooks on the objective,
 arguments whose shapes or dtypes do not fit) returns ``None`` and the caller runs the general
 path, which also reports every error.
