@@ -183,6 +183,23 @@ def test_hooks_on_the_objective_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert spy.taken["loss"] == 0
 
 
+def test_global_module_hooks_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    plain, _ = _pair(likelihood="bernoulli")
+    seen: list[str] = []
+    spy = _Spy(monkeypatch)
+    x = _data()
+    output = plain(x)
+    handle = nn.modules.module.register_module_forward_hook(
+        lambda module, args, result: seen.append(type(module).__name__)
+    )
+    try:
+        plain.compute_loss(x, output)
+    finally:
+        handle.remove()
+    assert "ELBO" in seen
+    assert spy.taken["loss"] == 0
+
+
 def _nan_at_first(tensor: torch.Tensor) -> torch.Tensor:
     bad = tensor.detach().clone()
     bad.view(-1)[0] = float("nan")

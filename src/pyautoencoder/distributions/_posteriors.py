@@ -60,6 +60,16 @@ class EncodedPosterior(Protocol):
     log_var: torch.Tensor
 
 
+def diagonal_gaussian_draw(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """One reparameterised draw per input, ``mu + exp(0.5 log_var) * eps``, shape of ``mu``.
+
+    ``eps ~ N(0, I)`` from the global RNG with the dtype and device of ``mu``: the ``S = 1``
+    draw of :class:`DiagonalGaussianPosterior` (and of the VAE's plain step), ``[B, D_z]``.
+    """
+    eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)
+    return mu + torch.exp(0.5 * log_var) * eps
+
+
 def standard_normal_noise(mu: torch.Tensor, num_samples: int) -> torch.Tensor:
     """``eps ~ N(0, I)`` ``[B, S, D_z]`` from the global RNG, dtype and device of ``mu [B, D_z]``.
 
@@ -290,8 +300,7 @@ class DiagonalGaussianPosterior(Posterior):
             return PosteriorSample(mu.unsqueeze(1), None, None)
         if num_samples == 1:
             # [B, D_z] noise, one unsqueeze at the end: bit-identical to the general branch.
-            eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)
-            return PosteriorSample((mu + torch.exp(0.5 * log_var) * eps).unsqueeze(1), None, None)
+            return PosteriorSample(diagonal_gaussian_draw(mu, log_var).unsqueeze(1), None, None)
         eps = standard_normal_noise(mu, num_samples)  # [B, S, D_z]
         z = mu.unsqueeze(1) + torch.exp(0.5 * log_var).unsqueeze(1) * eps
         return PosteriorSample(z, None, None)

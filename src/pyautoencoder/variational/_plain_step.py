@@ -41,7 +41,11 @@ from torch.nn.modules import module as _module
 
 from .._validation import check_all_finite, check_weight, value_checks_enabled, vouch_finite
 from ..distributions._likelihood import BernoulliLikelihood, Likelihood, UnitGaussianLikelihood
-from ..distributions._posteriors import DiagonalGaussianPosterior, Posterior
+from ..distributions._posteriors import (
+    DiagonalGaussianPosterior,
+    Posterior,
+    diagonal_gaussian_draw,
+)
 from ..distributions._priors import Prior
 from ..loss._result import LossResult
 from ..loss._sampled import merged_sample_dims
@@ -87,9 +91,7 @@ def plain_forward(model: VAEBase, x: torch.Tensor) -> VAEOutput | None:
     ):
         return None
     mu, log_var = layer.get_params(encoder(x))  # [B, D_z] each
-    # The diagonal posterior's draw for S = 1 (DiagonalGaussianPosterior.rsample).
-    eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)
-    z = mu + torch.exp(0.5 * log_var) * eps  # [B, D_z]
+    z = diagonal_gaussian_draw(mu, log_var)  # [B, D_z], the posterior's draw for S = 1
     flat = decoder(z)  # [B, ...]
     x_hat = flat.reshape(mu.shape[0], 1, *flat.shape[1:])
     return VAEOutput(x_hat=x_hat, z=z.unsqueeze(1), mu=mu, log_var=log_var)
@@ -174,8 +176,5 @@ def _calls_hooks(objective: torch.nn.Module) -> bool:
         or objective._forward_pre_hooks
         or objective._backward_hooks
         or objective._backward_pre_hooks
-        or _module._global_forward_hooks
-        or _module._global_forward_pre_hooks
-        or _module._global_backward_hooks
-        or _module._global_backward_pre_hooks
+        or _module._has_any_global_hook()
     )
