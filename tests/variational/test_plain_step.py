@@ -17,6 +17,8 @@ import pytest
 import torch
 from torch import nn
 
+from pyautoencoder import value_checks
+from pyautoencoder._validation import ValueCheckScope
 from pyautoencoder.objectives import ELBO, DIPPenalty, ImportanceWeightedBound
 from pyautoencoder.variational import VAE, _plain_step
 from pyautoencoder.variational._outputs import VAEOutput
@@ -228,22 +230,73 @@ BAD_INPUTS: dict[str, BadInput] = {
     "x_hat_without_sample_dim": lambda x, out: (x, _replaced(out, x_hat=out.x_hat[:, 0]), {}),
     "mu_wrong_shape": lambda x, out: (x, _replaced(out, mu=out.mu[:, :2]), {}),
     "empty_batch": lambda x, out: (x[:0], out, {}),
+    # Two bad values at once: the general path's order decides which one is named.
+    "nan_mu_and_x_outside_support": lambda x, out: (
+        x * 2.0,
+        _replaced(out, mu=_nan_at_first(out.mu)),
+        {},
+    ),
+    "x_outside_support_and_nan_tensor_beta": lambda x, out: (
+        x * 2.0,
+        out,
+        {"beta": torch.tensor(float("nan"))},
+    ),
+    "nan_x_hat_and_inf_log_var": lambda x, out: (
+        x,
+        _replaced(
+            out,
+            x_hat=_nan_at_first(out.x_hat),
+            log_var=torch.full_like(out.log_var, float("inf")),
+        ),
+        {},
+    ),
 }
 
 
-def _error(model: VAE, case: str) -> tuple[type[BaseException], str]:
+def _error(model: VAE, case: str) -> tuple[type[BaseException] | None, str]:
+    """The error ``compute_loss`` raises (none: the values are valid for this likelihood)."""
     x = _data()
     torch.manual_seed(11)
     bad_x, bad_output, kwargs = BAD_INPUTS[case](x, model(x))
-    with pytest.raises((ValueError, TypeError)) as caught:
+    try:
         model.compute_loss(bad_x, bad_output, **kwargs)
-    return type(caught.value), str(caught.value)
+    except (ValueError, TypeError) as error:
+        return type(error), str(error)
+    return None, ""
 
 
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_gets_the_general_paths_error(case: str) -> None:
-    plain, general = _pair(likelihood="bernoulli")
-    assert _error(plain, case) == _error(general, case)
+def test_bad_input_gets_the_general_paths_error(case: str, likelihood: str) -> None:
+    plain, general = _pair(likelihood=likelihood)
+    error = _error(plain, case)
+    assert error == _error(general, case)
+    assert error[0] is not None or (likelihood == "gaussian" and "x_outside" in case)
+
+
+def test_inside_an_enclosing_scope_the_checks_settle_when_it_ends() -> None:
+    plain, _ = _pair(likelihood="bernoulli")
+    x = _data()
+    output = plain(x)
+    bad = _replaced(output, mu=_nan_at_first(output.mu))
+    returned = []
+    with pytest.raises(ValueError, match="mu must be finite"), ValueCheckScope():
+        returned.append(plain.compute_loss(x * 2.0, bad))  # recorded, not read yet
+    assert len(returned) == 1  # the call returned; the scope's end raised, naming mu first
+    assert returned[0].objective.isnan()
+    with ValueCheckScope():  # clean values: nothing raised, one read at the end
+        plain.compute_loss(x, output)
+
+
+def test_the_models_switch_holds_against_the_default() -> None:
+    plain, _ = _pair(likelihood="bernoulli")
+    x = _data()
+    plain.value_checks = True
+    with value_checks(False), pytest.raises(ValueError, match="Bernoulli targets"):
+        plain.compute_loss(x * 2.0, plain(x))
+    plain.value_checks = False
+    result = plain.compute_loss(x * 2.0, plain(x))  # not checked
+    assert torch.isfinite(result.objective)
 
 
 def test_the_plain_step_compiles_with_fullgraph_and_equals_eager_mode() -> None:
