@@ -30,6 +30,7 @@ from pyautoencoder.distributions import (
     register_kl,
 )
 from pyautoencoder.distributions._kl import _full_covariance_kl
+from pyautoencoder.distributions._posteriors import diagonal_gaussian_draw
 from pyautoencoder.nets import create_model, from_pretrained, save_pretrained
 from pyautoencoder.variational import VAE, PosteriorOutput, VAEOutput
 
@@ -108,6 +109,24 @@ class _Encoded:
     def __init__(self, draw: PosteriorSample, mu: torch.Tensor, log_var: torch.Tensor) -> None:
         self.z, self.mu, self.log_var = draw.z, mu, log_var
         self.log_q, self.scale_tril = draw.log_q, draw.scale_tril
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "float64"])
+def test_the_diagonal_draw_uses_the_numbers_of_randn_at_the_shape_of_mu(layout: str) -> None:
+    """``mu + exp(log_var / 2) * eps`` with ``eps`` what ``torch.randn(mu.shape)`` draws,
+    whatever the memory layout of ``mu`` (a transposed ``mu`` gets the same numbers in the
+    same logical places)."""
+    torch.manual_seed(3)
+    mu = torch.randn(7, 4) if layout != "transposed" else torch.randn(4, 7).t()
+    if layout == "float64":
+        mu = mu.double()
+    log_var = torch.randn(mu.shape, dtype=mu.dtype)
+    torch.manual_seed(9)
+    z = diagonal_gaussian_draw(mu, log_var)
+    torch.manual_seed(9)
+    eps = torch.randn(mu.shape, dtype=mu.dtype)
+    assert z.dtype == mu.dtype and z.shape == mu.shape
+    assert torch.equal(z, mu + torch.exp(0.5 * log_var) * eps)
 
 
 def test_full_covariance_log_prob_equals_multivariate_normal() -> None:

@@ -66,7 +66,10 @@ def diagonal_gaussian_draw(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Ten
     ``eps ~ N(0, I)`` from the global RNG with the dtype and device of ``mu``: the ``S = 1``
     draw of :class:`DiagonalGaussianPosterior` (and of the VAE's plain step), ``[B, D_z]``.
     """
-    eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device)
+    # ``randn_like`` in the contiguous layout draws the numbers ``randn(mu.shape, dtype=...,
+    # device=...)`` draws, in the same places, with less argument parsing (a training step
+    # pays for it: ~2 us per call on CPU).
+    eps = torch.randn_like(mu, memory_format=torch.contiguous_format)
     return mu + torch.exp(0.5 * log_var) * eps
 
 
