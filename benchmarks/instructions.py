@@ -14,8 +14,8 @@ the hand-written step's.
 Instructions are not time. A step's instructions are mostly vectorised matrix products, which
 run many per cycle, while the interpreter's and the dispatcher's run few per cycle and, inside
 a step whose matrix products have evicted the caches, miss them: on the Xeon of
-``docs/benchmarks.md`` the unchecked VAE step executes 0.23 % more instructions than the
-hand-written one and takes about 1.3 % longer. Use the counts to compare two versions of one
+``docs/benchmarks.md`` the unchecked VAE step executes 0.22 % more instructions than the
+hand-written one and takes about 1.4 % longer. Use the counts to compare two versions of one
 step (``--src``) and to find what a difference is made of, the wall clock for what users wait.
 
 One intra-op thread (valgrind runs threads one at a time; a spinning OpenMP worker would add
