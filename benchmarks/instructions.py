@@ -2,7 +2,7 @@
 
 ``step_time.py`` measures time, which on a shared machine resolves differences of a few tenths
 of a percent at best and drifts by as much over an hour. A count of the instructions a step
-executes is deterministic to about 0.01 % of a step (10-20 thousand instructions) and says
+executes repeats to a few thousand instructions (under 0.01 % of a step) and says
 *where* a difference comes from. Each variant runs in a process of its own under valgrind's
 callgrind (``_instructions_worker.py``: instrumentation switched on only for the measured
 steps, after the imports, the model building and three warm-up steps), with the Python of the
@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from _common import CACHE, DEFAULT_DATA, REPO, fixed_batches, load_mnist_10k, machine_lines, table
@@ -91,11 +92,14 @@ def top_differences(
     return diffs[:n]
 
 
-class Variant:
-    """One process to count: a library's Python, its ``PYTHONPATH`` and a row name."""
+class Variant(NamedTuple):
+    """One process to count: its row label, library, Python, ``PYTHONPATH`` and step name."""
 
-    def __init__(self, label: str, impl: str, python: Path, src: str | None, name: str) -> None:
-        self.label, self.impl, self.python, self.src, self.name = label, impl, python, src, name
+    label: str
+    impl: str  # "ours", "reference" or "pythae" (``_step_worker``'s names)
+    python: Path
+    src: str | None  # PYTHONPATH, or None for a foreign venv
+    name: str  # the variant's row name in ``_step_worker``
 
 
 def count(variant: Variant, model: str, batches: Path, steps: int, work: Path) -> Path:
