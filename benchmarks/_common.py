@@ -165,6 +165,19 @@ def fixed_batches(data: torch.Tensor, batch: int = BATCH, seed: int = 0) -> list
     ]
 
 
+def saved_step_batches(root: Path = DEFAULT_DATA) -> Path:
+    """The training batches of the step benchmarks, saved for their worker processes.
+
+    :func:`fixed_batches` of the MNIST-10k training split, written to
+    ``.bench_cache/step_batches.pt`` (read back with ``torch.load(..., weights_only=True)``).
+    """
+    train, _ = load_mnist_10k(root)
+    CACHE.mkdir(exist_ok=True)
+    saved = CACHE / "step_batches.pt"
+    torch.save(fixed_batches(train), saved)
+    return saved
+
+
 # ---------------------------------------------------------------------------- networks
 def mlp_encoder(hidden: int = HIDDEN) -> nn.Module:
     """Kingma & Welling (2014) MNIST encoder body: ``784 -> hidden``, tanh."""

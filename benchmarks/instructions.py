@@ -2,7 +2,7 @@
 
 ``step_time.py`` measures time, which on a shared machine resolves differences of a few tenths
 of a percent at best and drifts by as much over an hour. A count of the instructions a step
-executes repeats to a few thousand instructions (under 0.01 % of a step) and says
+executes repeats to about 15 thousand instructions (0.02 % of a step) and says
 *where* a difference comes from. Each variant runs in a process of its own under valgrind's
 callgrind (``_instructions_worker.py``: instrumentation switched on only for the measured
 steps, after the imports, the model building and three warm-up steps), with the Python of the
@@ -41,8 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
-from _common import CACHE, DEFAULT_DATA, REPO, fixed_batches, load_mnist_10k, machine_lines, table
+from _common import DEFAULT_DATA, REPO, machine_lines, saved_step_batches, table
 from _steps import MODELS
 
 WORKER = Path(__file__).with_name("_instructions_worker.py")
@@ -155,10 +154,7 @@ def main() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"instructions.py needs {', '.join(missing)} on PATH (valgrind)")
-    train, _ = load_mnist_10k(args.data)
-    CACHE.mkdir(exist_ok=True)
-    batches = CACHE / "step_batches.pt"
-    torch.save(fixed_batches(train), batches)
+    batches = saved_step_batches(args.data)
     ours = Path(sys.executable)
     variants = [Variant(name, "ours", ours, str(REPO / "src"), name) for name in OURS_VARIANTS]
     for spec in args.src:

@@ -58,11 +58,10 @@ from _common import (
     CACHE,
     DEFAULT_DATA,
     REPO,
-    fixed_batches,
-    load_mnist_10k,
     machine_lines,
     median,
     ms,
+    saved_step_batches,
     set_threads,
     table,
 )
@@ -196,11 +195,7 @@ def main() -> None:
     if args.quick:
         args.steps, args.repeats, args.runs = 5, 4, 1
     set_threads(args.threads)
-    train, _ = load_mnist_10k(args.data)
-    batches = fixed_batches(train)
-    CACHE.mkdir(exist_ok=True)
-    saved = CACHE / "step_batches.pt"
-    torch.save(batches, saved)
+    saved = saved_step_batches(args.data)
     notes: list[str] = []
     pythons: dict[str, Path] = {"ours": Path(sys.executable)}
     if not args.no_foreign:
