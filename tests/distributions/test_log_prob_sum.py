@@ -78,6 +78,15 @@ def test_the_bernoulli_mean_matches_torch_distributions() -> None:
     torch.testing.assert_close(result, reference, rtol=1e-12, atol=1e-12)
 
 
+def test_the_bernoulli_mean_is_the_mean_of_its_row_sums_bit_for_bit() -> None:
+    generator = torch.Generator().manual_seed(4)
+    x = torch.rand(64, 3, 5, 7, generator=generator)
+    logits = 8 * torch.randn(64, 3, 5, 7, generator=generator)
+    likelihood = get_likelihood("bernoulli")
+    rows = likelihood.log_prob_sum(x, logits, 1)  # [64]
+    assert torch.equal(likelihood.mean_log_prob_sum(x, logits), rows.mean())
+
+
 def test_the_gaussian_mean_matches_its_closed_form() -> None:
     generator = torch.Generator().manual_seed(2)
     x, x_hat = torch.randn(2, 5, 6, 3, generator=generator, dtype=torch.float64).unbind(0)
