@@ -21,6 +21,7 @@ from _common import CACHE
 
 SCRIPTS = (
     "step_time",
+    "step_anatomy",
     "end_to_end",
     "nll_vs_pythae",
     "limit",
