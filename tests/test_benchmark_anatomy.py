@@ -8,6 +8,7 @@ meaningful if the copy computes the same thing, to the bit, from the same random
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,21 +33,24 @@ def _batch() -> torch.Tensor:
     return torch.bernoulli(torch.full((5, 12), 0.4), generator=torch.Generator().manual_seed(1))
 
 
-def test_the_inline_copy_is_our_objective_bit_for_bit() -> None:
+def _ours_and(
+    loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Our objective and ``loss_fn(model, x)`` on one model and batch from the same draws."""
     model, x = _model(), _batch()
     torch.manual_seed(3)
     ours = model.compute_loss(x, model(x)).objective
     torch.manual_seed(3)
-    inline = step_anatomy.lean_loss(model, x)
+    return ours, loss_fn(model, x)
+
+
+def test_the_inline_copy_is_our_objective_bit_for_bit() -> None:
+    ours, inline = _ours_and(step_anatomy.lean_loss)
     assert torch.equal(inline, ours)
 
 
 def test_the_hand_written_loss_is_the_same_bound_up_to_rounding() -> None:
-    model, x = _model(), _batch()
-    torch.manual_seed(3)
-    ours = model.compute_loss(x, model(x)).objective
-    torch.manual_seed(3)
-    hand = step_anatomy.hand_loss(model, x)
+    ours, hand = _ours_and(step_anatomy.hand_loss)
     torch.testing.assert_close(hand, ours, rtol=1e-6, atol=1e-5)
 
 
