@@ -38,21 +38,24 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 from _common import (
     DEFAULT_DATA,
     REPO,
+    InProcess,
+    interleaved,
     machine_lines,
     saved_step_batches,
     set_threads,
     table,
     warm_allocator,
 )
+from _steps import HandVAE, make_ours
 from torch import nn
 
 LossFn = Callable[[torch.Tensor], torch.Tensor]
@@ -60,14 +63,15 @@ EMPTY_CALLS = 40
 
 
 def hand_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``_steps.HandVAE.loss`` on our model's layers: ``mean_b (BCE_b + KL_b)``."""
-    h = model.encoder(x)
-    mu, log_var = model.sampling_layer.mu(h), model.sampling_layer.log_var(h)
-    z = mu + torch.exp(0.5 * log_var) * torch.randn_like(mu)
-    logits = model.decoder(z)
-    rec = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-    kl = -0.5 * (1 + log_var - mu.square() - log_var.exp())
-    return (rec.flatten(1).sum(1) + kl.sum(1)).mean()
+    """``_steps.HandVAE.loss`` (``mean_b (BCE_b + KL_b)``) run on our model's layers."""
+    layers = SimpleNamespace(
+        encoder=model.encoder,
+        mu=model.sampling_layer.mu,
+        log_var=model.sampling_layer.log_var,
+        decoder=model.decoder,
+        num_samples=1,
+    )
+    return HandVAE.loss(layers, x)  # type: ignore[arg-type]
 
 
 def lean_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -122,35 +126,24 @@ def variants(model: nn.Module) -> dict[str, LossFn]:
 
 def worker(args: argparse.Namespace) -> None:
     """One process: every variant on one model instance, interleaved; prints one JSON line."""
-    sys.path.insert(0, str(REPO / "src"))
-    from _steps import make_ours
-
+    sys.path.insert(0, str(REPO / "src"))  # this checkout's package, as step_time.py does
     set_threads(args.threads)
     warm_allocator()
     batches = torch.load(args.batches, weights_only=True)
     _, model = make_ours("vae-mlp", batches[0])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = variants(model)
-    counter = [0]
 
-    def block(loss_fn: LossFn, steps: int) -> float:
-        start = time.perf_counter()
-        for _ in range(steps):
-            loss = loss_fn(batches[counter[0] % len(batches)])
+    def runner(name: str) -> InProcess:
+        def step(i: int) -> None:
+            loss = losses[name](batches[i % len(batches)])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            counter[0] += 1
-        return (time.perf_counter() - start) / steps
 
-    names = list(losses)
-    for name in names:
-        block(losses[name], 5)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for rep in range(args.repeats):
-        shift = rep % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(block(losses[name], args.steps))
+        return InProcess(name, step)
+
+    times = interleaved([runner(name) for name in losses], args.steps, args.repeats, warmup=5)
     print(json.dumps(times))
 
 
