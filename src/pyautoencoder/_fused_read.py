@@ -24,8 +24,8 @@ other way round.
 products, when every small operation is several times slower than in a loop of its own (on
 CPU, one thread, a ``stack`` + ``tolist`` of two numbers takes ~6 us in a loop and ~30 us after a
 ``[100, 784] x [784, 500]`` product): its cost is the number of operations, not their size.
-The checked step of a Bernoulli VAE is three: ``aminmax`` over ``x``, ``stack`` of four numbers
-(the batch means of the log-likelihood and of the KL, ``min x``, ``max x``) and ``tolist``.
+The checked step of a Bernoulli VAE is three: ``aminmax`` over ``x``, ``stack`` of three numbers
+(the objective, which is non-finite wherever a term is, ``min x``, ``max x``) and ``tolist``.
 """
 
 from __future__ import annotations

@@ -144,3 +144,80 @@ def test_the_fused_mean_holds_for_tiny_huge_and_saturated_batches(
     result = likelihood.mean_log_prob_sum(x, x_hat)
     assert torch.isfinite(result)
     torch.testing.assert_close(result.double(), reference, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ nll_sum: minus log_prob_sum
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", available_likelihoods())
+@pytest.mark.parametrize("start_dim", [1, 2])
+def test_nll_sum_is_exactly_minus_log_prob_sum(
+    name: str, dtype: torch.dtype, start_dim: int
+) -> None:
+    likelihood = get_likelihood(name).to(dtype)
+    x, x_hat = _pair(name, dtype)
+    expected = -likelihood.log_prob_sum(x, x_hat, start_dim)
+    assert torch.equal(likelihood.nll_sum(x, x_hat, start_dim), expected)
+
+
+def test_the_bernoulli_nll_is_minus_torch_distributions_log_prob() -> None:
+    generator = torch.Generator().manual_seed(4)
+    x = torch.bernoulli(torch.full((5, 7), 0.3, dtype=torch.float64), generator=generator)
+    logits = 40 * torch.randn(5, 7, generator=generator, dtype=torch.float64)
+    reference = -torch.distributions.Bernoulli(logits=logits).log_prob(x).sum(dim=1)
+    result = get_likelihood("bernoulli").nll_sum(x, logits, 1)
+    torch.testing.assert_close(result, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_the_gaussian_nll_is_half_the_squared_error() -> None:
+    x = torch.tensor([[1.0, 2.0], [0.0, -1.0]], dtype=torch.float64)
+    x_hat = torch.tensor([[0.0, 0.0], [3.0, -1.0]], dtype=torch.float64)
+    result = get_likelihood("gaussian").nll_sum(x, x_hat, 1)
+    assert torch.equal(result, torch.tensor([2.5, 4.5], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "gaussian", "laplace"])
+def test_nll_sum_has_correct_gradients(name: str) -> None:
+    generator = torch.Generator().manual_seed(3)
+    x = torch.rand(4, 6, generator=generator, dtype=torch.float64)
+    x_hat = torch.randn(4, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    likelihood = get_likelihood(name)
+    assert torch.autograd.gradcheck(lambda t: likelihood.nll_sum(x, t, 1), (x_hat,))
+
+
+def test_a_subclass_overriding_log_prob_is_used_by_nll_sum() -> None:
+    class Doubled(UnitGaussianLikelihood):
+        def log_prob(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+            return 2 * super().log_prob(x, x_hat)
+
+    x, x_hat = torch.zeros(2, 3), torch.ones(2, 3)
+    assert torch.equal(Doubled().nll_sum(x, x_hat, 1), torch.full((2,), 3.0))
+
+
+def test_the_bernoulli_nll_refuses_shapes_that_differ() -> None:
+    with pytest.raises(ValueError, match="size"):
+        get_likelihood("bernoulli").nll_sum(torch.rand(3, 4), torch.randn(3, 5), 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 300),
+    features=st.integers(1, 40),
+    scale=st.sampled_from([1e-3, 1.0, 30.0, 1e4]),
+    seed=st.integers(0, 2**16),
+    name=st.sampled_from(["bernoulli", "gaussian"]),
+)
+def test_the_nll_holds_for_tiny_huge_and_saturated_batches(
+    rows: int, features: int, scale: float, seed: int, name: str
+) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(rows, features, generator=generator)
+    x_hat = scale * torch.randn(rows, features, generator=generator)
+    likelihood = get_likelihood(name)
+    reference = -likelihood.log_prob(x.double(), x_hat.double()).sum(1)
+    result = likelihood.nll_sum(x, x_hat, 1)
+    assert result.shape == (rows,) and bool(torch.isfinite(result).all())
+    # float32 rounds terms of size ~scale: a row's error grows with scale * features.
+    tolerance = 1e-4 + 1e-6 * scale * features
+    torch.testing.assert_close(result.double(), reference, rtol=1e-5, atol=tolerance)

@@ -126,6 +126,25 @@ class Likelihood(nn.Module):
         """
         return sum_from(self.log_prob(x, x_hat), start_dim)
 
+    def nll_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
+        """The negative log-likelihood summed from ``start_dim`` on: ``-log_prob_sum(...)``.
+
+        ``[B, ...]`` with ``start_dim=1`` gives ``[B]``, the per-input term of an ELBO's
+        objective ``mean_b (beta KL_b - log p(x_b | z_b))``. Subclasses may override it with a
+        form whose loss is computed positive already (the built-in Bernoulli: its binary cross
+        entropy summed; the unit Gaussian: half the squared error summed), saving the negation;
+        the values must equal ``-log_prob_sum`` exactly.
+        """
+        return -self.log_prob_sum(x, x_hat, start_dim)
+
+    def checked_nll_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
+        """:meth:`validate`, then :meth:`nll_sum`, vouching for the inputs when it can."""
+        self.validate(x, x_hat)
+        result = self.nll_sum(x, x_hat, start_dim)
+        if self.propagates_non_finite():
+            vouch_finite(result, x, x_hat)
+        return result
+
     def checked_mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """:meth:`validate`, then :meth:`mean_log_prob_sum`, vouching for the inputs when it can."""
         self.validate(x, x_hat)
@@ -273,6 +292,12 @@ class UnitGaussianLikelihood(Likelihood):
         # -0.5 after the sum: scaling by a power of two is exact, so the values are unchanged.
         return sum_from((x - x_hat).square(), start_dim) * -0.5
 
+    def nll_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
+        if type(self).log_prob is not UnitGaussianLikelihood.log_prob:  # a subclass's own
+            return super().nll_sum(x, x_hat, start_dim)
+        # 0.5 after the sum: exact, and the negation of log_prob_sum's -0.5 (also exact).
+        return sum_from((x - x_hat).square(), start_dim) * 0.5
+
     def mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         if type(self).log_prob is not UnitGaussianLikelihood.log_prob or x.shape[0] == 0:
             return super().mean_log_prob_sum(x, x_hat)  # a subclass's own; no rows: NaN
@@ -304,6 +329,13 @@ class BernoulliLikelihood(Likelihood):
             bce = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
         # The sign after the sum: negation is exact, so the values are unchanged.
         return -sum_from(bce, start_dim)
+
+    def nll_sum(self, x: torch.Tensor, x_hat: torch.Tensor, start_dim: int) -> torch.Tensor:
+        if type(self).log_prob is not BernoulliLikelihood.log_prob or x.shape != x_hat.shape:
+            return super().nll_sum(x, x_hat, start_dim)  # a subclass's own, or F's shape error
+        # The binary cross entropy is the negative log-likelihood: summed, no sign to apply.
+        bce = torch.binary_cross_entropy_with_logits(x_hat, x, None, None, _NO_REDUCTION)
+        return sum_from(bce, start_dim)
 
     def mean_log_prob_sum(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         own = type(self).log_prob is BernoulliLikelihood.log_prob

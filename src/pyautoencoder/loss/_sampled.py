@@ -123,6 +123,20 @@ def checked_sampled_mean_log_likelihood(
     return checked_sampled_log_likelihood(x, x_hat, model).mean()  # x stays a view
 
 
+def checked_sampled_nll(x: torch.Tensor, x_hat: torch.Tensor, model: Likelihood) -> torch.Tensor:
+    """The negative log-likelihood of each input, averaged over its samples, ``[B]``.
+
+    ``-mean_s sum_features log p(x_b | x_hat_bs)`` for shapes the caller has checked: the
+    per-input reconstruction term of an ELBO's objective. With one sample, ``x`` itself
+    against ``x_hat`` merged to ``[B, ...]`` (:meth:`Likelihood.nll_sum`, no sample mean);
+    with more, the mean over samples of the ``[B, S]`` sums (``x`` broadcast as a view).
+    """
+    if x_hat.shape[1] == 1:  # a shape, not a value: compile-friendly
+        return model.checked_nll_sum(x, merged_sample_dims(x_hat), 1)
+    x_rep = x.unsqueeze(1).expand(x.shape[0], x_hat.shape[1], *x.shape[1:])  # a view
+    return model.checked_nll_sum(x_rep, x_hat, 2).mean(dim=1)
+
+
 def checked_sampled_log_likelihood(
     x: torch.Tensor, x_hat: torch.Tensor, model: Likelihood
 ) -> torch.Tensor:

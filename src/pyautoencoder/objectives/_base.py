@@ -31,6 +31,8 @@ class VariationalModel(Protocol):
     ``reconstruction_log_prob(x, output, likelihood) -> [B, S]``: the checked
     ``sum_features log p(x | z_s)``; ``mean_reconstruction_log_prob(x, output, likelihood) ->
     []``: its mean over inputs and samples (one fused reduction where the likelihood has one);
+    ``reconstruction_nll(x, output, likelihood) -> [B]``: minus the mean over samples of
+    ``reconstruction_log_prob``, per input (the ELBO's term);
     ``kl_per_dim(output) -> [B, D_z]`` (closed form) or
     ``[B, 1]`` (Monte Carlo); ``posterior_log_prob(output, detach_params) -> [B, S]``:
     ``log q(z_s | x)`` at ``output.z`` (``detach_params=True`` stops the gradient through the
@@ -47,6 +49,10 @@ class VariationalModel(Protocol):
     ) -> torch.Tensor: ...
 
     def mean_reconstruction_log_prob(
+        self, x: torch.Tensor, output: Any, likelihood: LikelihoodSpec = None
+    ) -> torch.Tensor: ...
+
+    def reconstruction_nll(
         self, x: torch.Tensor, output: Any, likelihood: LikelihoodSpec = None
     ) -> torch.Tensor: ...
 

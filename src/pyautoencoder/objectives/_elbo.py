@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .._validation import check_weight, vouch_finite
-from ..loss._result import LossResult
+from ..loss._result import DeferredLossResult, LossResult
 from ._base import (
     LikelihoodSpec,
     Objective,
@@ -68,11 +68,11 @@ class ELBO(Objective):
         beta: Weight = 1.0,
         likelihood: LikelihoodSpec = None,
     ) -> LossResult:
-        log_lik, kl_per_dim, weight = elbo_terms(model, x, output, likelihood, beta, self.beta)
+        nll, kl_per_dim, weight = elbo_terms(model, x, output, likelihood, beta, self.beta)
         kl_objective = free_bits_kl(kl_per_dim, self.free_bits, model.latent_dim)
         kl = kl_per_dim.sum(dim=-1)  # [B]
         vouch_finite(kl, kl_per_dim)  # a sum is non-finite wherever a term is
-        return beta_elbo_result(log_lik, kl, weight, kl_objective)
+        return beta_elbo_result(nll, kl, weight, kl_objective)
 
     def diagnostic_keys(self) -> frozenset[str]:
         keys = {"elbo", "log_likelihood", "kl_divergence", "elbo_unweighted"}
@@ -90,18 +90,18 @@ def elbo_terms(
     beta: Weight,
     own_beta: float,
 ) -> tuple[torch.Tensor, torch.Tensor, Weight]:
-    """``(mean_log_lik [], kl_per_dim [B, D_z] or [B, 1], weight)`` of an ELBO-type objective.
+    """``(nll [B], kl_per_dim [B, D_z] or [B, 1], weight)`` of an ELBO-type objective.
 
-    ``mean_log_lik`` is the reconstruction term averaged over inputs and samples (the mean of
-    ``mean_s log p(x_b | z_bs)`` over ``b``); ``weight`` is the checked ``beta`` of
-    ``compute_loss`` times the objective's own ``own_beta`` (no op when that is 1).
+    ``nll`` is each input's reconstruction term, ``-mean_s log p(x_b | z_bs)``
+    (``model.reconstruction_nll``); ``weight`` is the checked ``beta`` of ``compute_loss``
+    times the objective's own ``own_beta`` (no op when that is 1).
     """
-    log_lik = model.mean_reconstruction_log_prob(x, output, likelihood)  # []
+    nll = model.reconstruction_nll(x, output, likelihood)  # [B]
     kl_per_dim = model.kl_per_dim(output)
     weight = check_weight(beta, "beta")
     if own_beta != 1.0:
         weight = scaled(own_beta, weight)
-    return log_lik, kl_per_dim, weight
+    return nll, kl_per_dim, weight
 
 
 def free_bits_kl(
@@ -119,46 +119,69 @@ def free_bits_kl(
 
 
 def beta_elbo_result(
-    log_lik: torch.Tensor,
+    nll: torch.Tensor,
     kl: torch.Tensor,
     beta: Weight,
     kl_objective: torch.Tensor | None = None,
     objective_kl_key: str = "kl_free_bits",
 ) -> LossResult:
-    """Assemble the beta-ELBO objective and diagnostics from the batch terms.
+    r"""Assemble the beta-ELBO objective and its (deferred) diagnostics from per-input terms.
 
-    ``log_lik`` is the reconstruction term already averaged over inputs and samples, ``[]``
-    (:func:`elbo_terms`); ``kl`` is ``[B]``. The bound ``mean_b (log_lik_b - beta KL_b)`` is
-    computed as ``log_lik - beta mean(KL)`` (equal by linearity, fewer and smaller tensor ops
-    in the step). ``kl_objective`` (a scalar, e.g.
-    the free-bits KL) replaces ``mean_b KL_b`` in the objective only; the diagnostics keep the
-    true KL and then add it under ``objective_kl_key`` (``kl_free_bits`` by default).
+    ``nll`` ``[B]`` is ``-mean_s log p(x_b | z_bs)`` (:func:`elbo_terms`), ``kl`` ``[B]`` the
+    KL of each input. The objective is one batch mean of the per-input terms,
+
+    .. math::
+
+        \text{objective} = \frac1B \sum_b \left(-\log p(x_b \mid z_b) + \beta\,
+            \mathrm{KL}_b\right),
+
+    the tensor operations of a hand-written step (no separate means to subtract). A
+    ``kl_objective`` (a scalar, e.g. the free-bits KL) replaces ``beta mean_b KL_b``:
+    ``objective = beta kl_objective + mean_b nll_b``.
+
+    The diagnostics are computed when first read (:class:`DeferredLossResult`), from the
+    detached terms: ``elbo`` is ``-mean_b (nll_b + beta KL_b)`` by the same operations, so
+    without ``kl_objective`` it equals ``-objective`` bit for bit; ``log_likelihood`` is
+    ``-mean_b nll_b``, ``kl_divergence`` ``mean_b KL_b``, ``elbo_unweighted``
+    ``-mean_b (nll_b + KL_b)`` (for ``beta = 1`` the same value as ``elbo``), and
+    ``kl_objective`` is added under ``objective_kl_key``. While compiling they are computed at
+    once (a plain :class:`LossResult`).
     """
-    mean_log_lik = log_lik  # []
-    mean_kl = kl.mean()  # []
     # beta = 1 (a Python number) multiplies nothing: one op less in the training step.
     unit_beta = isinstance(beta, float) and beta == 1.0
-    weighted_kl = mean_kl if unit_beta else beta * mean_kl
     if kl_objective is None:
-        objective = weighted_kl - mean_log_lik
+        objective = (nll + (kl if unit_beta else beta * kl)).mean()
     else:
-        objective = beta * kl_objective - mean_log_lik
-    # The diagnostics come from the detached means: ``a - b`` is exactly ``-(b - a)`` in IEEE
-    # arithmetic, so the bound equals ``-objective`` (without free bits) bit for bit.
-    mean_log_lik, mean_kl = mean_log_lik.detach(), mean_kl.detach()
-    # A mean is non-finite wherever a term is: the value checks test these two numbers
-    # instead of summing log_lik and kl again.
-    vouch_finite(mean_log_lik, log_lik)
-    vouch_finite(mean_kl, kl)
-    unweighted = mean_log_lik - mean_kl
-    # With beta = 1 a tensor of its own (equal to `unweighted`, not an alias of it).
-    bound = mean_log_lik - (mean_kl if unit_beta else weighted_kl.detach())
+        objective = (kl_objective if unit_beta else beta * kl_objective) + nll.mean()
+    # The objective is non-finite wherever a term is: the value checks test this one number.
+    vouch_finite(objective, nll, kl)
+
+    def diagnostics() -> dict[str, torch.Tensor]:
+        return elbo_diagnostics(nll, kl, beta, kl_objective, objective_kl_key)
+
+    if torch.compiler.is_compiling():
+        return LossResult(objective=objective, diagnostics=diagnostics())
+    return DeferredLossResult(objective, compute=diagnostics)
+
+
+def elbo_diagnostics(
+    nll: torch.Tensor,
+    kl: torch.Tensor,
+    beta: Weight,
+    kl_objective: torch.Tensor | None = None,
+    objective_kl_key: str = "kl_free_bits",
+) -> dict[str, torch.Tensor]:
+    """The diagnostics of :func:`beta_elbo_result`, detached 0-dim tensors."""
+    nll, kl = nll.detach(), kl.detach()
+    unit_beta = isinstance(beta, float) and beta == 1.0
+    weight = beta.detach() if isinstance(beta, torch.Tensor) else beta
+    unweighted = -(nll + kl).mean()
     diagnostics = {
-        "elbo": bound,
-        "log_likelihood": mean_log_lik,
-        "kl_divergence": mean_kl,
+        "elbo": unweighted.clone() if unit_beta else -(nll + weight * kl).mean(),
+        "log_likelihood": -nll.mean(),
+        "kl_divergence": kl.mean(),
         "elbo_unweighted": unweighted,
     }
     if kl_objective is not None:
         diagnostics[objective_kl_key] = kl_objective.detach()
-    return LossResult(objective=objective, diagnostics=diagnostics)
+    return diagnostics

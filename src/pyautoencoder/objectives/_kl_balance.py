@@ -105,7 +105,7 @@ class KLBalancedELBO(Objective):
         beta: Weight = 1.0,
         likelihood: LikelihoodSpec = None,
     ) -> LossResult:
-        log_lik, kl_per_dim, weight = elbo_terms(model, x, output, likelihood, beta, self.beta)
+        nll, kl_per_dim, weight = elbo_terms(model, x, output, likelihood, beta, self.beta)
         kl_groups, sizes = group_kl(kl_per_dim, model)  # [B, L], [L]
         gamma = balancing_coefficients(kl_groups, sizes, self.epsilon)  # [L]
         group_means = kl_groups.mean(dim=0)  # [L]
@@ -117,7 +117,7 @@ class KLBalancedELBO(Objective):
             kl_objective = balanced if weight < 1 else plain
         kl = kl_per_dim.sum(dim=-1)  # [B]
         vouch_finite(kl, kl_per_dim)
-        return beta_elbo_result(log_lik, kl, weight, kl_objective, objective_kl_key="kl_balanced")
+        return beta_elbo_result(nll, kl, weight, kl_objective, objective_kl_key="kl_balanced")
 
     def diagnostic_keys(self) -> frozenset[str]:
         return frozenset(

@@ -24,11 +24,12 @@ eq. 10, with the beta of Higgins et al. 2017)
 .. math::
 
     z_b = \mu_b + e^{\frac12 \log\sigma^2_b} \odot \epsilon_b, \qquad
-    \mathcal{L} = \frac1B \sum_b \log p(x_b \mid z_b)
-        - \beta\,\frac1B \sum_b \tfrac12 \sum_d
-        \left(e^{\log\sigma^2_{bd}} - 1 - \log\sigma^2_{bd} + \mu_{bd}^2\right),
+    \mathcal{L} = \frac1B \sum_b \left(\log p(x_b \mid z_b)
+        - \beta\,\tfrac12 \sum_d
+        \left(e^{\log\sigma^2_{bd}} - 1 - \log\sigma^2_{bd} + \mu_{bd}^2\right)\right),
 
-``objective = -L``. Tests compare both paths bit for bit (``tests/variational/test_plain_step.py``).
+``objective = -L``, one batch mean of the per-input terms (as a hand-written step computes
+it). Tests compare both paths bit for bit (``tests/variational/test_plain_step.py``).
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ from .stochastic_layers import FullyFactorizedGaussian
 if TYPE_CHECKING:
     from ._vae_base import VAEBase
 
-#: The likelihoods whose batch-mean term is one fused reduction
-#: (:meth:`~pyautoencoder.distributions.Likelihood.mean_log_prob_sum`) and whose validation is
+#: The likelihoods whose per-input term is one sum without a sign to apply
+#: (:meth:`~pyautoencoder.distributions.Likelihood.nll_sum`) and whose validation is
 #: the base class's: floating dtypes, equal shapes, finite values, their support.
-_FUSED_LIKELIHOODS = (BernoulliLikelihood, UnitGaussianLikelihood)
+_BUILT_IN_LIKELIHOODS = (BernoulliLikelihood, UnitGaussianLikelihood)
 
 
 def plain_forward(model: VAEBase, x: torch.Tensor) -> VAEOutput | None:
@@ -91,10 +92,74 @@ def plain_forward(model: VAEBase, x: torch.Tensor) -> VAEOutput | None:
     ):
         return None
     mu, log_var = layer.get_params(encoder(x))  # [B, D_z] each
-    z = diagonal_gaussian_draw(mu, log_var)  # [B, D_z], the posterior's draw for S = 1
-    flat = decoder(z)  # [B, ...]
-    x_hat = flat.reshape(mu.shape[0], 1, *flat.shape[1:])
-    return VAEOutput(x_hat=x_hat, z=z.unsqueeze(1), mu=mu, log_var=log_var)
+    draw = diagonal_gaussian_draw(mu, log_var)  # [B, D_z], the posterior's draw for S = 1
+    flat = decoder(draw)  # [B, ...]
+    if torch.compiler.is_compiling() or flat.dim() == 0 or flat.shape[0] != mu.shape[0]:
+        # Compiled: plain tensors for the graph. A decoder output of another batch size: the
+        # reshape raises here, in the forward pass, as in the general path.
+        x_hat = flat.reshape(mu.shape[0], 1, *flat.shape[1:])
+        return VAEOutput(x_hat=x_hat, z=draw.unsqueeze(1), mu=mu, log_var=log_var)
+    return PlainVAEOutput.deferred(flat, draw, mu, log_var)
+
+
+class PlainVAEOutput(VAEOutput):
+    """The :class:`VAEOutput` of the plain step: ``x_hat`` and ``z`` are made when first read.
+
+    ``x_hat [B, 1, ...]`` and ``z [B, 1, D_z]`` are views of the decoder's output ``flat [B,
+    ...]`` and of the draw ``[B, D_z]``; inside a training step on CPU each view costs 10-20 us
+    the first time its code runs after the matrix products (``docs/benchmarks.md``), and the
+    plain :func:`plain_elbo` reads ``flat`` itself. So a step that reads neither makes neither;
+    the first read makes the view (the same object on every later read) and an assignment
+    replaces it, as for any :class:`VAEOutput`.
+    """
+
+    __slots__ = ("draw", "flat")
+
+    flat: torch.Tensor  # [B, ...], the decoder's output
+    draw: torch.Tensor  # [B, D_z], the posterior's draw
+
+    @classmethod
+    def deferred(
+        cls, flat: torch.Tensor, draw: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor
+    ) -> PlainVAEOutput:
+        """An output whose two views are not made yet."""
+        output = cls.__new__(cls)
+        output.flat, output.draw, output.mu, output.log_var = flat, draw, mu, log_var
+        _X_HAT_SLOT.__set__(output, None)
+        _Z_SLOT.__set__(output, None)
+        return output
+
+    @property
+    def x_hat(self) -> torch.Tensor:
+        """``[B, 1, ...]``, a view of ``flat`` (made on the first read)."""
+        x_hat: torch.Tensor | None = _X_HAT_SLOT.__get__(self, VAEOutput)
+        if x_hat is None:
+            flat = self.flat
+            x_hat = flat.reshape(flat.shape[0], 1, *flat.shape[1:])
+            _X_HAT_SLOT.__set__(self, x_hat)
+        return x_hat
+
+    @x_hat.setter
+    def x_hat(self, value: torch.Tensor) -> None:
+        _X_HAT_SLOT.__set__(self, value)
+
+    @property
+    def z(self) -> torch.Tensor:
+        """``[B, 1, D_z]``, a view of the draw (made on the first read)."""
+        z: torch.Tensor | None = _Z_SLOT.__get__(self, VAEOutput)
+        if z is None:
+            z = self.draw.unsqueeze(1)
+            _Z_SLOT.__set__(self, z)
+        return z
+
+    @z.setter
+    def z(self, value: torch.Tensor) -> None:
+        _Z_SLOT.__set__(self, value)
+
+
+# The slots of VAEOutput's fields (a slots dataclass): PlainVAEOutput keeps its views in them.
+_X_HAT_SLOT = VAEOutput.__dict__["x_hat"]
+_Z_SLOT = VAEOutput.__dict__["z"]
 
 
 def plain_elbo(model: VAEBase, x: torch.Tensor, output: object, beta: Weight) -> LossResult | None:
@@ -118,26 +183,26 @@ def plain_elbo(model: VAEBase, x: torch.Tensor, output: object, beta: Weight) ->
     if (
         type(objective) is not ELBO
         or objective.free_bits is not None
-        or type(likelihood) not in _FUSED_LIKELIHOODS
+        or type(likelihood) not in _BUILT_IN_LIKELIHOODS
         or type(posterior) is not DiagonalGaussianPosterior
         or posterior_type is not DiagonalGaussianPosterior
         or type(prior) is not prior_type
         or closed_form is None  # the Monte Carlo KL
-        or type(output) is not VAEOutput
+        or (type(output) is not VAEOutput and type(output) is not PlainVAEOutput)
         or _calls_hooks(objective)
     ):
         return None
-    x_hat, mu, log_var = output.x_hat, output.mu, output.log_var
-    if not _fits(x, x_hat, mu, log_var, model.latent_dim):
+    flat = _one_sample_decoder_output(output)  # [B, ...]
+    mu, log_var = output.mu, output.log_var
+    if flat is None or not _fits(x, flat, mu, log_var, model.latent_dim):
         return None
-    flat = merged_sample_dims(x_hat)  # [B, ...]
     checks = value_checks_enabled()
     if checks:  # those of _checked_reconstruction and Likelihood.validate, in their order
         check_all_finite(mu=mu, log_var=log_var, x=x, x_hat=flat)
         likelihood.check_support(x)
-    log_lik = likelihood.mean_log_prob_sum(x, flat)  # []
+    nll = likelihood.nll_sum(x, flat, 1)  # [B]
     if checks:  # non-finite wherever x or x_hat is
-        vouch_finite(log_lik, x, flat)
+        vouch_finite(nll, x, flat)
     kl_per_dim = closed_form(posterior, prior, output)  # [B, D_z], as model.kl_per_dim
     weight = check_weight(beta, "beta")
     if objective.beta != 1.0:
@@ -145,14 +210,33 @@ def plain_elbo(model: VAEBase, x: torch.Tensor, output: object, beta: Weight) ->
     kl = kl_per_dim.sum(dim=-1)  # [B]
     if checks:
         vouch_finite(kl, kl_per_dim)
-    return beta_elbo_result(log_lik, kl, weight)
+    return beta_elbo_result(nll, kl, weight)
 
 
-def _fits(x: object, x_hat: object, mu: object, log_var: object, latent_dim: int) -> bool:
-    """Whether the general path's type, shape and dtype checks all pass (for ``S = 1``)."""
+def _one_sample_decoder_output(output: VAEOutput) -> torch.Tensor | None:
+    """``x_hat [B, 1, ...]`` with its sample dimension merged, ``[B, ...]``; ``None`` if not so.
+
+    For a :class:`PlainVAEOutput` whose ``x_hat`` was neither read nor replaced, the decoder's
+    output itself (no view is made).
+    """
+    if type(output) is PlainVAEOutput:
+        unread: torch.Tensor | None = _X_HAT_SLOT.__get__(output, VAEOutput)
+        if unread is None:
+            return output.flat
+    x_hat = output.x_hat
+    if not isinstance(x_hat, torch.Tensor) or x_hat.dim() < 2 or x_hat.shape[1] != 1:
+        return None
+    return merged_sample_dims(x_hat)
+
+
+def _fits(x: object, flat: torch.Tensor, mu: object, log_var: object, latent_dim: int) -> bool:
+    """Whether the general path's type, shape and dtype checks all pass (for ``S = 1``).
+
+    ``flat`` is ``x_hat`` with its sample dimension merged: ``x_hat [B, 1, ...]`` has the shape
+    ``[B, 1, *x.shape[1:]]`` exactly when ``flat`` has the shape of ``x``.
+    """
     if not (
         isinstance(x, torch.Tensor)
-        and isinstance(x_hat, torch.Tensor)
         and isinstance(mu, torch.Tensor)
         and isinstance(log_var, torch.Tensor)
         and x.dim() >= 1
@@ -161,11 +245,11 @@ def _fits(x: object, x_hat: object, mu: object, log_var: object, latent_dim: int
     batch = x.shape[0]
     return (
         batch > 0
-        and x_hat.shape == (batch, 1, *x.shape[1:])
+        and flat.shape == x.shape
         and mu.shape == (batch, latent_dim)
         and log_var.shape == (batch, latent_dim)
         and x.is_floating_point()
-        and x_hat.is_floating_point()
+        and flat.is_floating_point()
     )
 
 

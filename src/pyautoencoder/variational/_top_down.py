@@ -376,6 +376,12 @@ class _TopDownVAE(BaseAutoencoder):
         """The mean of :meth:`reconstruction_log_prob` over inputs and samples, ``[]``."""
         return self.reconstruction_log_prob(x, output, likelihood).mean()
 
+    def reconstruction_nll(
+        self, x: torch.Tensor, output: HierarchicalOutput, likelihood: Any = None
+    ) -> torch.Tensor:
+        """Minus :meth:`reconstruction_log_prob` averaged over samples, ``[B]``."""
+        return -self.reconstruction_log_prob(x, output, likelihood).mean(dim=1)
+
     def kl_per_dim(self, output: HierarchicalOutput) -> torch.Tensor:
         """Closed-form KL of every group's dimensions given the upper samples, ``[B, D]``
         (mean over the ``S`` samples)."""

@@ -45,6 +45,7 @@ from ..loss._sampled import (
     check_sampled_reconstruction,
     checked_sampled_log_likelihood,
     checked_sampled_mean_log_likelihood,
+    checked_sampled_nll,
     merged_sample_dims,
 )
 from ..objectives._base import Objective, flat_latents
@@ -408,6 +409,19 @@ class VAEBase(BaseAutoencoder):
         """
         x_hat, model = self._checked_reconstruction(x, output, likelihood)
         return checked_sampled_mean_log_likelihood(x, x_hat, model)
+
+    def reconstruction_nll(
+        self,
+        x: torch.Tensor,
+        output: VAEOutput,
+        likelihood: LikelihoodType | str | Likelihood | None = None,
+    ) -> torch.Tensor:
+        """Minus :meth:`reconstruction_log_prob` averaged over samples, per input: ``[B]``.
+
+        The same checks; the per-input reconstruction term of the ELBO's objective.
+        """
+        x_hat, model = self._checked_reconstruction(x, output, likelihood)
+        return checked_sampled_nll(x, x_hat, model)
 
     def _checked_reconstruction(
         self,
