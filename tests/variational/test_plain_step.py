@@ -312,3 +312,56 @@ def test_the_plain_step_compiles_with_fullgraph_and_equals_eager_mode() -> None:
     torch.manual_seed(1)
     torch.testing.assert_close(loss, step(x))
     torch._dynamo.reset()
+
+
+# ------------------------------------------------------- the plain output: views made on read
+
+
+def test_the_plain_output_makes_each_view_once_on_its_first_read() -> None:
+    plain, _ = _pair(likelihood="bernoulli")
+    output = plain(_data())
+    assert type(output) is _plain_step.PlainVAEOutput and isinstance(output, VAEOutput)
+    x_hat, z = output.x_hat, output.z
+    assert x_hat.shape == (B, 1, D_X) and z.shape == (B, 1, D_Z)
+    assert output.x_hat is x_hat and output.z is z  # the same objects on every later read
+    assert x_hat._base is output.flat and z._base is output.draw
+    assert x_hat.requires_grad and z.requires_grad
+
+
+def test_the_loss_of_a_plain_output_does_not_make_its_views() -> None:
+    plain, _ = _pair(likelihood="bernoulli")
+    x = _data()
+    output = plain(x)
+    plain.compute_loss(x, output).objective.backward()
+    assert _plain_step._X_HAT_SLOT.__get__(output, VAEOutput) is None
+    assert _plain_step._Z_SLOT.__get__(output, VAEOutput) is None
+
+
+def test_an_assigned_x_hat_replaces_the_view_and_is_what_the_loss_reads() -> None:
+    plain, general = _pair(likelihood="bernoulli")
+    x = _data()
+    output, reference = plain(x), general(x)
+    output.x_hat = reference.x_hat  # another network's reconstruction, same shape
+    assert output.x_hat is reference.x_hat
+    expected = general.compute_loss(
+        x, VAEOutput(reference.x_hat, output.z, output.mu, output.log_var)
+    )
+    assert torch.equal(plain.compute_loss(x, output).objective, expected.objective)
+    output.x_hat = reference.x_hat[:, :, :-1]  # a bad shape: the general path's error
+    with pytest.raises(ValueError, match="x_hat"):
+        plain.compute_loss(x, output)
+
+
+def test_repr_replace_and_copies_of_a_plain_output_hold_its_values() -> None:
+    import copy
+    import pickle
+
+    plain, _ = _pair(likelihood="bernoulli")
+    with torch.no_grad():  # graph leaves: what deepcopy and pickle take of any tensor
+        output = plain(_data())
+    assert repr(output).startswith("PlainVAEOutput(x_hat=Tensor(shape=(6, 1, 10)")
+    replaced = dataclasses.replace(output, mu=output.mu * 0)
+    assert torch.equal(replaced.x_hat, output.x_hat) and not bool(replaced.mu.any())
+    for clone in (copy.deepcopy(output), pickle.loads(pickle.dumps(output))):
+        torch.testing.assert_close(clone.x_hat, output.x_hat, rtol=0, atol=0)
+        torch.testing.assert_close(clone.z, output.z, rtol=0, atol=0)
