@@ -147,8 +147,7 @@ def beta_elbo_result(
     ``kl_objective`` is added under ``objective_kl_key``. While compiling they are computed at
     once (a plain :class:`LossResult`).
     """
-    # beta = 1 (a Python number) multiplies nothing: one op less in the training step.
-    unit_beta = isinstance(beta, float) and beta == 1.0
+    unit_beta = _is_unit(beta)
     if kl_objective is None:
         objective = (nll + (kl if unit_beta else beta * kl)).mean()
     else:
@@ -173,7 +172,7 @@ def elbo_diagnostics(
 ) -> dict[str, torch.Tensor]:
     """The diagnostics of :func:`beta_elbo_result`, detached 0-dim tensors."""
     nll, kl = nll.detach(), kl.detach()
-    unit_beta = isinstance(beta, float) and beta == 1.0
+    unit_beta = _is_unit(beta)
     weight = beta.detach() if isinstance(beta, torch.Tensor) else beta
     unweighted = -(nll + kl).mean()
     diagnostics = {
@@ -185,3 +184,8 @@ def elbo_diagnostics(
     if kl_objective is not None:
         diagnostics[objective_kl_key] = kl_objective.detach()
     return diagnostics
+
+
+def _is_unit(beta: Weight) -> bool:
+    """Whether ``beta`` is the Python number 1, which multiplies nothing (one op less a step)."""
+    return isinstance(beta, float) and beta == 1.0
